@@ -1,0 +1,64 @@
+"""Password hashing with argon2id, and a short-lived cache of verified credentials.
+
+The cache keeps Basic authentication on ``/v2`` from paying argon2's deliberate cost on every
+request. It stores only a keyed hash of the credentials, never the password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(18)
+
+
+class VerifiedCredentialCache:
+    def __init__(self, ttl_seconds: float = 60.0, max_entries: int = 10_000) -> None:
+        self._key = secrets.token_bytes(32)
+        self._ttl = ttl_seconds
+        self._max = max_entries
+        self._entries: dict[bytes, float] = {}
+        self._lock = threading.Lock()
+
+    def _fingerprint(self, username: str, password: str) -> bytes:
+        message = username.encode() + b"\0" + password.encode()
+        return hmac.new(self._key, message, hashlib.sha256).digest()
+
+    def hit(self, username: str, password: str) -> bool:
+        key = self._fingerprint(username, password)
+        with self._lock:
+            expires = self._entries.get(key)
+            if expires is None:
+                return False
+            if expires < time.monotonic():
+                del self._entries[key]
+                return False
+            return True
+
+    def remember(self, username: str, password: str) -> None:
+        key = self._fingerprint(username, password)
+        with self._lock:
+            if len(self._entries) >= self._max:
+                self._entries.clear()
+            self._entries[key] = time.monotonic() + self._ttl

@@ -1,0 +1,79 @@
+"""The Docker token service: authenticate, then grant the intersection of the requested scopes
+and what the principal may do. Also resolves the credentials a ``/v2`` request carries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tidegate.auth.credentials import CredentialChecker
+from tidegate.auth.permissions import PermissionEvaluator
+from tidegate.auth.principals import Principal
+from tidegate.auth.scopes import WIRE_ACTIONS, Scope
+from tidegate.auth.tokens import AccessClaims, TokenCodec
+from tidegate.errors import NameInvalid, Unauthorized
+from tidegate.oci.names import split_name
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    issued_at: int
+    expires_in: int
+    refresh_token: str | None
+    granted: tuple[Scope, ...]
+
+
+class TokenService:
+    def __init__(
+        self, credentials: CredentialChecker, evaluator: PermissionEvaluator, codec: TokenCodec
+    ) -> None:
+        self.credentials = credentials
+        self.evaluator = evaluator
+        self.codec = codec
+
+    def grant(self, principal: Principal, requested: list[Scope]) -> list[Scope]:
+        granted: list[Scope] = []
+        for scope in requested:
+            if scope.type == "registry":
+                if scope.name == "catalog" and self.evaluator.can_list_catalog(principal):
+                    granted.append(Scope("registry", "catalog", ("*",)))
+                continue
+            try:
+                key, image = split_name(scope.name)
+            except NameInvalid:
+                continue
+            actions = set(scope.actions)
+            if "*" in actions:
+                actions = set(WIRE_ACTIONS)
+            allowed = tuple(
+                sorted(
+                    a
+                    for a in actions
+                    if a in WIRE_ACTIONS
+                    and self.evaluator.allowed(principal, key, image, WIRE_ACTIONS[a])
+                )
+            )
+            if allowed:
+                granted.append(Scope("repository", scope.name, allowed))
+        return granted
+
+    def issue(
+        self, principal: Principal, requested: list[Scope], with_refresh: bool
+    ) -> IssuedToken:
+        granted = self.grant(principal, requested)
+        token, issued_at, ttl = self.codec.issue_access(
+            principal.name, granted, principal.is_admin
+        )
+        refresh = self.codec.issue_refresh(principal.name) if with_refresh else None
+        return IssuedToken(token, issued_at, ttl, refresh, tuple(granted))
+
+    def principal_from_refresh(self, refresh_token: str) -> Principal:
+        username = self.codec.verify_refresh(refresh_token)
+        principal = self.credentials.principal_for(username)
+        if principal is None:
+            raise Unauthorized("the refresh token's user no longer exists")
+        return principal
+
+    def verify_bearer(self, token: str) -> tuple[Principal, AccessClaims]:
+        claims = self.codec.verify_access(token)
+        return Principal("user", claims.subject, is_admin=claims.is_admin), claims

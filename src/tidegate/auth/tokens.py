@@ -1,0 +1,97 @@
+"""Docker registry tokens: short-lived JWT access tokens and long-lived refresh tokens.
+
+Both are HS256 JWTs signed with a per-deployment secret kept in the database. An access token's
+``access`` claim lists the scopes granted (a subset of those requested).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from tidegate.auth.scopes import Scope
+from tidegate.errors import Unauthorized
+
+ISSUER = "tidegate"
+REFRESH_TTL = 30 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    subject: str
+    access: tuple[Scope, ...]
+    expires_at: int
+    is_admin: bool = False
+
+    def allows(self, type_: str, name: str, action: str) -> bool:
+        return any(
+            s.type == type_ and s.name == name and (action in s.actions or "*" in s.actions)
+            for s in self.access
+        )
+
+
+class TokenCodec:
+    def __init__(self, secret: str, service: str, ttl_seconds: int) -> None:
+        self._secret = secret
+        self.service = service
+        self.ttl = ttl_seconds
+
+    def issue_access(
+        self, subject: str, access: list[Scope], is_admin: bool = False
+    ) -> tuple[str, int, int]:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": ISSUER,
+            "sub": subject,
+            "aud": self.service,
+            "iat": now,
+            "nbf": now - 5,
+            "exp": now + self.ttl,
+            "typ": "access",
+            "access": [s.as_claim() for s in access],
+        }
+        if is_admin:
+            claims["adm"] = True
+        return jwt.encode(claims, self._secret, algorithm="HS256"), now, self.ttl
+
+    def issue_refresh(self, subject: str) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "sub": subject,
+            "aud": self.service,
+            "iat": now,
+            "exp": now + REFRESH_TTL,
+            "typ": "refresh",
+        }
+        return jwt.encode(claims, self._secret, algorithm="HS256")
+
+    def _decode(self, token: str, typ: str) -> dict[str, Any]:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token, self._secret, algorithms=["HS256"], audience=self.service, issuer=ISSUER
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("the token has expired: log in again") from None
+        except jwt.PyJWTError:
+            raise Unauthorized("the token is not valid for this registry") from None
+        if claims.get("typ") != typ:
+            raise Unauthorized(f"expected a {typ} token")
+        return claims
+
+    def verify_access(self, token: str) -> AccessClaims:
+        claims = self._decode(token, "access")
+        access = tuple(
+            Scope(str(a.get("type")), str(a.get("name")), tuple(a.get("actions") or ()))
+            for a in claims.get("access") or ()
+            if isinstance(a, dict)
+        )
+        return AccessClaims(
+            str(claims["sub"]), access, int(claims["exp"]), bool(claims.get("adm", False))
+        )
+
+    def verify_refresh(self, token: str) -> str:
+        return str(self._decode(token, "refresh")["sub"])

@@ -1,0 +1,120 @@
+"""Bytes of upload sessions: append with single-pass hashing, verify, commit by atomic move.
+
+The hash state of an upload lives in this process while the client streams chunks to it; after
+a restart, or when another process continues an upload, the state is rebuilt by reading the
+bytes already on storage once. Only the commit fsyncs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+
+import anyio.to_thread
+
+from tidegate.blobstore.layout import blob_path, upload_data_path, upload_dir
+from tidegate.errors import BlobUploadUnknown, DigestInvalid, SizeInvalid
+from tidegate.oci.digest import Digest, Hasher, new_hasher
+from tidegate.storage import PathNotFound, StorageDriver
+
+_FLUSH_BYTES = 1 << 20  # batch small request chunks into one write + hash in a worker thread
+
+
+class UploadStore:
+    def __init__(self, driver: StorageDriver) -> None:
+        self.driver = driver
+        self._hashers: dict[str, tuple[int, Hasher]] = {}
+        self._lock = threading.Lock()
+
+    def create(self, upload_id: str) -> None:
+        self.driver.writer(upload_data_path(upload_id)).close()
+
+    def size(self, upload_id: str) -> int:
+        try:
+            return self.driver.stat(upload_data_path(upload_id))
+        except PathNotFound:
+            raise BlobUploadUnknown(f"upload {upload_id} has no data on storage") from None
+
+    def cancel(self, upload_id: str) -> None:
+        with self._lock:
+            self._hashers.pop(upload_id, None)
+        self.driver.delete(upload_dir(upload_id))
+
+    def _hasher_at(self, upload_id: str, size: int) -> Hasher:
+        """The sha256 state after ``size`` bytes: cached, or rebuilt from storage."""
+        with self._lock:
+            cached = self._hashers.pop(upload_id, None)
+        if cached and cached[0] == size:
+            return cached[1]
+        hasher = new_hasher("sha256")
+        for block in self.driver.read(upload_data_path(upload_id), 0, size):
+            hasher.update(block)
+        return hasher
+
+    async def append(
+        self, upload_id: str, chunks: AsyncIterator[bytes], limit: int | None = None
+    ) -> int:
+        """Append the stream; return the new size. ``limit`` caps the bytes accepted."""
+        path = upload_data_path(upload_id)
+        writer = await anyio.to_thread.run_sync(lambda: self.driver.writer(path, append=True))
+        start = writer.size
+        try:
+            hasher = await anyio.to_thread.run_sync(self._hasher_at, upload_id, start)
+            pending: list[bytes] = []
+            pending_bytes = 0
+
+            def flush(blocks: list[bytes]) -> None:
+                for block in blocks:
+                    writer.write(block)
+                    hasher.update(block)
+
+            async for chunk in chunks:
+                if not chunk:
+                    continue
+                if limit is not None and writer.size + pending_bytes + len(chunk) - start > limit:
+                    raise SizeInvalid(f"the request body is larger than {limit} bytes")
+                pending.append(chunk)
+                pending_bytes += len(chunk)
+                if pending_bytes >= _FLUSH_BYTES:
+                    batch, pending, pending_bytes = pending, [], 0
+                    await anyio.to_thread.run_sync(flush, batch)
+            if pending:
+                await anyio.to_thread.run_sync(flush, pending)
+            with self._lock:
+                self._hashers[upload_id] = (writer.size, hasher)
+            return writer.size
+        finally:
+            writer.close()
+
+    def commit(self, upload_id: str, digest: Digest) -> int:
+        """Verify the bytes against ``digest``, fsync, and move them to the blob path.
+
+        Blocking. Returns the size. On a mismatch the upload is discarded and DigestInvalid
+        raised: nothing partial survives.
+        """
+        path = upload_data_path(upload_id)
+        try:
+            size = self.driver.stat(path)
+        except PathNotFound:
+            raise BlobUploadUnknown(f"upload {upload_id} has no data on storage") from None
+        if digest.algorithm == "sha256":
+            hasher = self._hasher_at(upload_id, size)
+        else:
+            hasher = new_hasher(digest.algorithm)
+            for block in self.driver.read(path):
+                hasher.update(block)
+        actual = Digest(digest.algorithm, hasher.hexdigest())
+        if actual != digest:
+            self.cancel(upload_id)
+            raise DigestInvalid(
+                f"the uploaded content has digest {actual}, not the {digest} the client declared;"
+                " the upload was discarded"
+            )
+        target = blob_path(digest)
+        if self.driver.exists(target):
+            self.cancel(upload_id)
+            return size
+        self.driver.writer(path, append=True).commit()  # fsync the bytes
+        self.driver.move(path, target)  # atomic rename + directory fsync
+        self.cancel(upload_id)
+        return size

@@ -1,0 +1,59 @@
+"""``tidegate`` entry point."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from tidegate.config import Settings, load_settings
+from tidegate.errors import ConfigInvalid
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Tidegate OCI registry")
+config_app = typer.Typer(no_args_is_help=True, help="Configuration tools")
+app.add_typer(config_app, name="config")
+err = Console(stderr=True)
+out = Console()
+
+ConfigOption = Annotated[
+    Optional[Path],  # noqa: UP045 - typer needs Optional here
+    typer.Option("--config", "-c", help="YAML config file (or TIDEGATE_CONFIG)"),
+]
+
+
+def _load(config: Path | None) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigInvalid as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(config: ConfigOption = None) -> None:
+    """Run the registry (SQLite + local disk by default; nothing else to start)."""
+    from tidegate.cli.serve import run
+
+    settings = _load(config)
+    if config is not None:
+        os.environ["TIDEGATE_CONFIG"] = str(config.resolve())
+    run(settings, out)
+
+
+@config_app.command("check")
+def config_check(file: Path) -> None:
+    """Validate a config file and print the effective settings (secrets hidden)."""
+    settings = _load(file)
+    out.print(f"[green]ok[/green]: {file} is valid")
+    out.print_json(settings.model_dump_json(exclude_none=True))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

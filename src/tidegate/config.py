@@ -1,0 +1,151 @@
+"""One typed settings tree: a YAML file plus ``TIDEGATE_*`` environment overrides.
+
+Owns: every setting's name, default and validation (PRODUCT.md §9). Validation errors name the
+key and the reason. Imports only ``tidegate.errors`` and ``tidegate.oci``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from tidegate.errors import ConfigInvalid
+from tidegate.oci.names import REPOSITORY_KEY_RE
+
+# The contract's environment names (PRODUCT.md §9); not derivable from a prefix rule.
+ENV_KEYS: dict[str, str] = {
+    "TIDEGATE_LISTEN": "listen",
+    "TIDEGATE_DATA": "data_dir",
+    "TIDEGATE_DATABASE_URL": "database_url",
+    "TIDEGATE_ADMIN_PASSWORD": "admin_password",
+    "TIDEGATE_DEFAULT_REPOSITORY": "default_repository",
+    "TIDEGATE_WORKERS": "workers",
+    "TIDEGATE_SERVER": "server",
+    "TIDEGATE_LOG_LEVEL": "log_level",
+    "TIDEGATE_TOKEN_TTL": "token_ttl",
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageSettings(_Strict):
+    driver: Literal["filesystem", "memory"] = "filesystem"
+    root: Path | None = None
+
+
+class RepositorySettings(_Strict):
+    key: str
+    kind: Literal["local", "remote", "virtual"] = "local"
+    stage: str | None = None
+    protected: bool = False
+    allow_push: bool = True
+    immutable_tags: bool = False
+    allow_sparse: bool = False
+    quota: int | None = None
+    gate: dict[str, Any] | None = None
+    retention: dict[str, Any] | None = None
+    upstream: str | None = None
+    upstream_username: str | None = None
+    upstream_password: SecretStr | None = None
+    library_prefix: bool = True
+    tag_ttl: int = 300
+    offline: bool = False
+    members: list[str] = Field(default_factory=list)
+    default_deploy: str | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        if len(value) > 64 or not REPOSITORY_KEY_RE.match(value):
+            raise ValueError(
+                "lower-case letters and digits separated by '.', '_' or '-', at most 64 characters"
+            )
+        return value
+
+
+class Settings(_Strict):
+    listen: str = "127.0.0.1:5000"
+    data_dir: Path = Path("./tidegate-data")
+    database_url: str | None = None
+    storage: StorageSettings = StorageSettings()
+    admin_password: SecretStr | None = None
+    default_repository: str = "docker"
+    repositories: list[RepositorySettings] | None = None
+    workers: int = Field(default=1, ge=1, le=64)
+    server: Literal["granian", "uvicorn"] = "granian"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    token_ttl: int = Field(default=900, ge=30, le=86400)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("expected HOST:PORT, for example 127.0.0.1:5000")
+        return value
+
+    @field_validator("admin_password")
+    @classmethod
+    def _admin_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 8:
+            raise ValueError("must be at least 8 characters")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'tidegate.db').resolve()}"
+
+    @property
+    def storage_root(self) -> Path:
+        return (self.storage.root or self.data_dir / "storage").resolve()
+
+
+def _format(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        lines.append(f"{key}: {item['msg']}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def load_settings(
+    path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read the YAML file (if any), overlay the environment, validate. Raises ConfigInvalid."""
+    env = os.environ if environ is None else environ
+    path = path or env.get("TIDEGATE_CONFIG")
+    data: dict[str, Any] = {}
+    if path:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except OSError as exc:
+            raise ConfigInvalid(f"cannot read config file {path}: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigInvalid(f"config file {path} is not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigInvalid(f"config file {path} must hold a mapping of settings")
+        data.update(loaded)
+    for name, key in ENV_KEYS.items():
+        if env.get(name):
+            data[key] = env[name]
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigInvalid(_format(exc)) from exc

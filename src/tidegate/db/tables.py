@@ -1,0 +1,135 @@
+"""Tables. Content rows (blobs, manifest bytes) are global and content-addressed; everything a
+repository holds is a row that points at them, so promotion and mounting never copy bytes."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+DIGEST = String(160)
+IMAGE = String(255)
+
+repositories = Table(
+    "repositories",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(64), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("stage", String(64)),
+    Column("options", JSON, nullable=False, default=dict),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("digest", DIGEST, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Which (repository, image) may serve a blob: the access rule of PRODUCT.md §4.
+repository_blobs = Table(
+    "repository_blobs",
+    metadata,
+    Column("repository_id", ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True),
+    Column("image", IMAGE, primary_key=True),
+    Column("digest", ForeignKey("blobs.digest"), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_repository_blobs_digest", repository_blobs.c.digest)
+
+manifest_contents = Table(
+    "manifest_contents",
+    metadata,
+    Column("digest", DIGEST, primary_key=True),
+    Column("content", LargeBinary, nullable=False),
+)
+
+manifests = Table(
+    "manifests",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("repository_id", ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False),
+    Column("image", IMAGE, nullable=False),
+    Column("digest", ForeignKey("manifest_contents.digest"), nullable=False),
+    Column("media_type", String(255), nullable=False),
+    Column("artifact_type", String(255)),
+    Column("subject", DIGEST),
+    Column("size", Integer, nullable=False),
+    Column("annotations", JSON),
+    Column("pushed_by", String(255)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("repository_id", "image", "digest"),
+)
+Index("ix_manifests_subject", manifests.c.repository_id, manifests.c.image, manifests.c.subject)
+
+# What a manifest points at: blobs (config, layers) and child manifests (index entries).
+manifest_references = Table(
+    "manifest_references",
+    metadata,
+    Column("manifest_id", ForeignKey("manifests.id", ondelete="CASCADE"), primary_key=True),
+    Column("digest", DIGEST, primary_key=True),
+    Column("kind", String(16), primary_key=True),  # "blob" | "manifest"
+)
+Index("ix_manifest_references_digest", manifest_references.c.digest)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("repository_id", ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True),
+    Column("image", IMAGE, primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("digest", DIGEST, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("repository_id", ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False),
+    Column("image", IMAGE, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(128), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+server_secrets = Table(
+    "server_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)

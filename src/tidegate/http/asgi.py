@@ -1,0 +1,61 @@
+"""The top-level ASGI application: ``/v2`` (the registry API, a bare dispatcher for speed),
+``/auth/token``, and a Starlette app for health and everything else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from tidegate.http.token import TokenEndpoint
+from tidegate.http.v2.router import V2App
+
+
+def build_asgi(
+    v2: V2App,
+    token: TokenEndpoint,
+    ready: Callable[[], None],
+    on_shutdown: Callable[[], None],
+) -> Callable[[Scope, Receive, Send], object]:
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> Response:
+        try:
+            ready()
+        except Exception as exc:  # report, do not crash: this is a probe
+            return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        on_shutdown()
+
+    web = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/auth/token", token.get, methods=["GET"]),
+            Route("/auth/token", token.post, methods=["POST"]),
+        ],
+        lifespan=lifespan,
+    )
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if path.startswith("/v2/"):
+                await v2(scope, receive, send)
+                return
+            if path == "/v2":
+                await v2({**scope, "path": "/v2/"}, receive, send)
+                return
+        await web(scope, receive, send)
+
+    return app

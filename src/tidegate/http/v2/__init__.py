@@ -1,0 +1,1 @@
+"""The OCI distribution ``/v2`` API: a small dispatcher (``router``) and one module per resource."""

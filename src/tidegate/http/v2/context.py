@@ -1,0 +1,67 @@
+"""What a ``/v2`` handler receives: the request, its path parameters, the authorised caller and
+the services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from tidegate.errors import ManifestTooLarge
+from tidegate.http.auth import Caller, Gatekeeper, Requirement
+from tidegate.services.blobs import BlobService
+from tidegate.services.catalog import CatalogService
+from tidegate.services.manifests import ManifestService
+from tidegate.services.names import ImageRef, NameResolver
+from tidegate.services.uploads import UploadService
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    names: NameResolver
+    blobs: BlobService
+    uploads: UploadService
+    manifests: ManifestService
+    catalog: CatalogService
+    gatekeeper: Gatekeeper
+
+
+@dataclass(slots=True)
+class Ctx:
+    request: Request
+    params: dict[str, str]
+    caller: Caller
+    services: Services
+
+    @property
+    def head(self) -> bool:
+        return self.request.method == "HEAD"
+
+    def ref(self) -> ImageRef:
+        return self.services.names.resolve(self.params["name"])
+
+    def query(self, key: str) -> str | None:
+        return self.request.query_params.get(key)
+
+    def body(self) -> AsyncIterator[bytes]:
+        return self.request.stream()
+
+    async def read_body(self, limit: int) -> bytes:
+        """The whole (small) body; ManifestTooLarge past ``limit`` bytes."""
+        declared = self.request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise ManifestTooLarge(
+                f"the body is {declared} bytes; the limit is {limit} bytes (4 MiB)"
+            )
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in self.request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ManifestTooLarge(f"the body is larger than the limit of {limit} bytes")
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def may(self, requirement: Requirement) -> bool:
+        return self.services.gatekeeper.may(self.caller, requirement)

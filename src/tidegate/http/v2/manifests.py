@@ -1,0 +1,68 @@
+"""``/v2/<name>/manifests/<reference>``: GET, HEAD, PUT, DELETE."""
+
+from __future__ import annotations
+
+import anyio.to_thread
+from starlette.responses import Response
+
+from tidegate.errors import DigestInvalid, ManifestInvalid, ManifestUnknown
+from tidegate.http.v2.context import Ctx
+from tidegate.oci.manifest import MAX_MANIFEST_BYTES
+
+
+async def get_manifest(ctx: Ctx) -> Response:
+    ref = ctx.ref()
+    reference = ctx.params["reference"]
+    try:
+        stored = await anyio.to_thread.run_sync(ctx.services.manifests.get, ref, reference)
+    except (DigestInvalid, ManifestInvalid):
+        # A malformed reference names nothing that exists: 404, as clients expect.
+        raise ManifestUnknown(
+            f"manifest {reference!r} is unknown to {ref.name} (not a valid tag or digest)"
+        ) from None
+    headers = {
+        "Docker-Content-Digest": stored.digest,
+        "ETag": f'"{stored.digest}"',
+        "Content-Length": str(len(stored.content)),
+    }
+    return Response(
+        b"" if ctx.head else stored.content,
+        media_type=None,
+        headers={**headers, "Content-Type": stored.media_type},
+    )
+
+
+async def put_manifest(ctx: Ctx) -> Response:
+    ref = ctx.ref()
+    reference = ctx.params["reference"]
+    body = await ctx.read_body(MAX_MANIFEST_BYTES)
+    extra_tags = ctx.request.query_params.getlist("tag")
+    result = await anyio.to_thread.run_sync(
+        ctx.services.manifests.put,
+        ref,
+        reference,
+        body,
+        ctx.request.headers.get("content-type"),
+        extra_tags,
+        ctx.caller.principal,
+    )
+    response = Response(
+        status_code=201,
+        headers={
+            "Location": f"/v2/{ref.name}/manifests/{result.digest}",
+            "Docker-Content-Digest": str(result.digest),
+        },
+    )
+    if result.subject:
+        response.headers["OCI-Subject"] = result.subject
+    for tag in extra_tags:
+        response.headers.append("OCI-Tag", tag)
+    return response
+
+
+async def delete_manifest(ctx: Ctx) -> Response:
+    ref = ctx.ref()
+    await anyio.to_thread.run_sync(
+        ctx.services.manifests.delete, ref, ctx.params["reference"], ctx.caller.principal
+    )
+    return Response(status_code=202)

@@ -1,0 +1,116 @@
+"""The ``/v2`` dispatcher: one route table, and authorization derived once per route.
+
+Names contain slashes, so routes are matched by regular expressions on the whole path, most
+specific first. Each route says what it needs; the dispatcher authenticates and authorizes
+before a handler runs, and maps every domain error through the one error table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tidegate.errors import NotFound, TidegateError, Unsupported
+from tidegate.http.auth import AuthChallenge, Requirement
+from tidegate.http.errors import oci_error_response
+from tidegate.http.v2 import blobs, listings, manifests, uploads
+from tidegate.http.v2.context import Ctx, Services
+
+log = structlog.get_logger("tidegate.v2")
+
+Handler = Callable[[Ctx], Awaitable[ASGIApp]]
+
+_NAME = r"(?P<name>.+?)"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    methods: frozenset[str]
+    pattern: re.Pattern[str]
+    handler: Handler
+    action: str | None  # wire action on the route's name; None: authenticated only
+
+
+def _route(methods: str, pattern: str, handler: Handler, action: str | None) -> Route:
+    return Route(frozenset(methods.split()), re.compile(f"^/v2/{pattern}$"), handler, action)
+
+
+ROUTES: tuple[Route, ...] = (
+    _route("GET HEAD", "", listings.base, None),
+    _route("GET", "_catalog", listings.catalog, "catalog"),
+    _route("GET", f"{_NAME}/tags/list", listings.list_tags, "pull"),
+    _route("GET HEAD", f"{_NAME}/manifests/(?P<reference>[^/]+)", manifests.get_manifest, "pull"),
+    _route("PUT", f"{_NAME}/manifests/(?P<reference>[^/]+)", manifests.put_manifest, "push"),
+    _route("DELETE", f"{_NAME}/manifests/(?P<reference>[^/]+)", manifests.delete_manifest,
+           "delete"),
+    _route("POST", f"{_NAME}/blobs/uploads/?", uploads.start_upload, "push"),
+    _route("PATCH", f"{_NAME}/blobs/uploads/(?P<uuid>[^/]+)", uploads.patch_upload, "push"),
+    _route("PUT", f"{_NAME}/blobs/uploads/(?P<uuid>[^/]+)", uploads.finish_upload, "push"),
+    _route("GET", f"{_NAME}/blobs/uploads/(?P<uuid>[^/]+)", uploads.upload_status, "push"),
+    _route("DELETE", f"{_NAME}/blobs/uploads/(?P<uuid>[^/]+)", uploads.cancel_upload, "push"),
+    _route("GET HEAD", f"{_NAME}/blobs/(?P<digest>[^/]+)", blobs.get_blob, "pull"),
+    _route("DELETE", f"{_NAME}/blobs/(?P<digest>[^/]+)", blobs.delete_blob, "delete"),
+    _route("GET", f"{_NAME}/referrers/(?P<digest>[^/]+)", listings.referrers, "pull"),
+)
+
+_API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
+
+
+def match(method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
+    """(route, params, path_known): path_known is True when only the method is wrong."""
+    path_known = False
+    for route in ROUTES:
+        m = route.pattern.match(path)
+        if m is None:
+            continue
+        if method in route.methods:
+            return route, m.groupdict(), True
+        path_known = True
+    return None, {}, path_known
+
+
+def requirement_for(route: Route, params: dict[str, str]) -> Requirement:
+    if route.action is None:
+        return Requirement()
+    if route.action == "catalog":
+        return Requirement("registry", "catalog", "*")
+    return Requirement("repository", params["name"], route.action)
+
+
+class V2App:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        head = request.method == "HEAD"
+        response: ASGIApp
+        try:
+            response = await self._dispatch(request)
+        except AuthChallenge as exc:
+            response = oci_error_response(exc, {"WWW-Authenticate": exc.header}, head)
+        except TidegateError as exc:
+            response = oci_error_response(exc, None, head)
+        except Exception:
+            log.exception("unhandled error", path=request.url.path, method=request.method)
+            response = oci_error_response(
+                TidegateError("internal error; the request was not completed"), None, head
+            )
+        if isinstance(response, Response):
+            response.headers.update(_API_VERSION)
+        await response(scope, receive, send)
+
+    async def _dispatch(self, request: Request) -> ASGIApp:
+        route, params, path_known = match(request.method, request.url.path)
+        if route is None:
+            if path_known:
+                raise Unsupported(f"{request.method} is not supported on {request.url.path}")
+            raise NotFound(f"no registry endpoint at {request.url.path}")
+        caller = await self.services.gatekeeper.check(request, requirement_for(route, params))
+        return await route.handler(Ctx(request, params, caller, self.services))

@@ -1,0 +1,61 @@
+"""Reading, mounting and unlinking blobs in a repository."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from tidegate.blobstore import BlobStore
+from tidegate.db import Database
+from tidegate.db import content as q
+from tidegate.errors import BlobUnknown
+from tidegate.oci.digest import Digest
+from tidegate.services.names import ImageRef, NameResolver
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    digest: Digest
+    size: int
+    local_path: str | None
+
+
+class BlobService:
+    def __init__(self, db: Database, store: BlobStore, names: NameResolver) -> None:
+        self._db = db
+        self._store = store
+        self._names = names
+
+    def stat(self, ref: ImageRef, digest: Digest) -> BlobInfo:
+        """Size and location of a blob that ``ref`` references. Raises BlobUnknown."""
+        with self._db.read() as conn:
+            size = q.linked_blob_size(conn, ref.repository_id, ref.image, str(digest))
+        if size is None:
+            raise BlobUnknown(f"blob {digest} is unknown to {ref.name}")
+        return BlobInfo(digest, size, self._store.local_path(digest))
+
+    def read(self, digest: Digest, offset: int, length: int) -> Iterator[bytes]:
+        return self._store.read(digest, offset, length)
+
+    def holders(self, digest: Digest) -> list[ImageRef]:
+        """Every (repository, image) that references a blob, for mounts without ``from``."""
+        with self._db.read() as conn:
+            pairs = q.blob_holders(conn, str(digest))
+        by_id = {r.id: r for r in self._names.repositories()}
+        return [ImageRef(by_id[rid], image) for rid, image in pairs if rid in by_id]
+
+    def mount(self, ref: ImageRef, digest: Digest, source: ImageRef) -> int | None:
+        """Link a blob that ``source`` references into ``ref``; None when it does not."""
+        with self._db.transaction() as conn:
+            size = q.linked_blob_size(conn, source.repository_id, source.image, str(digest))
+            if size is None:
+                return None
+            q.link_blob(conn, ref.repository_id, ref.image, str(digest))
+        return size
+
+    def delete(self, ref: ImageRef, digest: Digest) -> None:
+        """Unlink a blob from ``ref``; the bytes stay until garbage collection."""
+        ref.require_local()
+        with self._db.transaction() as conn:
+            if not q.unlink_blob(conn, ref.repository_id, ref.image, str(digest)):
+                raise BlobUnknown(f"blob {digest} is unknown to {ref.name}")

@@ -1,0 +1,188 @@
+"""Manifests and tags in a repository: push, pull, delete, list, referrers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from tidegate.auth.principals import Principal
+from tidegate.db import Database
+from tidegate.db import content as q
+from tidegate.errors import (
+    Denied,
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestTooLarge,
+    ManifestUnknown,
+    NameUnknown,
+)
+from tidegate.oci import mediatypes as mt
+from tidegate.oci.digest import Digest, is_digest
+from tidegate.oci.manifest import MAX_MANIFEST_BYTES, ParsedManifest, parse_manifest
+from tidegate.oci.names import validate_tag
+from tidegate.services.names import ImageRef
+
+
+@dataclass(frozen=True, slots=True)
+class StoredManifest:
+    digest: str
+    media_type: str
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    digest: Digest
+    subject: str | None
+    tags: tuple[str, ...]
+
+
+def _digest_reference(reference: str) -> Digest | None:
+    """A digest reference parsed, or None for a tag (validated)."""
+    if is_digest(reference):
+        return Digest.parse(reference)
+    validate_tag(reference)
+    return None
+
+
+class ManifestService:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # --- pull ----------------------------------------------------------------------------
+
+    def get(self, ref: ImageRef, reference: str) -> StoredManifest:
+        digest = _digest_reference(reference)
+        with self._db.read() as conn:
+            found = q.resolve_manifest(
+                conn, ref.repository_id, ref.image, str(digest or reference), digest is not None
+            )
+        if found is None:
+            raise ManifestUnknown(f"manifest {reference!r} is unknown to {ref.name}")
+        return StoredManifest(*found)
+
+    # --- push ----------------------------------------------------------------------------
+
+    def put(
+        self,
+        ref: ImageRef,
+        reference: str,
+        body: bytes,
+        content_type: str | None,
+        extra_tags: list[str],
+        principal: Principal,
+    ) -> PutResult:
+        ref.require_push_allowed()
+        if len(body) > MAX_MANIFEST_BYTES:
+            raise ManifestTooLarge(
+                f"manifest is {len(body)} bytes; the limit is {MAX_MANIFEST_BYTES} bytes (4 MiB)"
+            )
+        by_digest = _digest_reference(reference)
+        tags = [t for t in extra_tags if validate_tag(t)]
+        if by_digest is None:
+            tags.insert(0, reference)
+        digest = Digest.of(body, by_digest.algorithm if by_digest else "sha256")
+        if by_digest is not None and digest != by_digest:
+            raise DigestInvalid(
+                f"the manifest's content has digest {digest}, not {by_digest} as in the URL"
+            )
+        parsed = parse_manifest(body, content_type)
+        with self._db.transaction() as conn:
+            self._check_references(conn, ref, parsed)
+            q.put_manifest(
+                conn,
+                repository_id=ref.repository_id,
+                image=ref.image,
+                digest=str(digest),
+                content=body,
+                media_type=parsed.media_type,
+                artifact_type=parsed.referrer_artifact_type(),
+                subject=str(parsed.subject.digest) if parsed.subject else None,
+                annotations=parsed.annotations,
+                pushed_by=principal.name,
+                blob_refs=[str(d.digest) for d in parsed.required_blobs()],
+                manifest_refs=[str(d.digest) for d in parsed.children],
+            )
+            for tag in tags:
+                self._set_tag(conn, ref, tag, str(digest), principal)
+        return PutResult(
+            digest, str(parsed.subject.digest) if parsed.subject else None, tuple(tags)
+        )
+
+    def _check_references(self, conn: Connection, ref: ImageRef, parsed: ParsedManifest) -> None:
+        if ref.option("allow_sparse", False):
+            return
+        blobs = [str(d.digest) for d in parsed.required_blobs()]
+        missing = sorted(set(blobs) - q.linked_blobs(conn, ref.repository_id, ref.image, blobs))
+        children = [str(d.digest) for d in parsed.children]
+        missing += sorted(
+            set(children) - q.existing_manifests(conn, ref.repository_id, ref.image, children)
+        )
+        if missing:
+            raise ManifestBlobUnknown(
+                f"the manifest references content that {ref.name} does not hold: "
+                + ", ".join(missing)
+                + "; push those blobs (or child manifests) first",
+                detail={"missing": missing},
+            )
+
+    def _set_tag(
+        self, conn: Connection, ref: ImageRef, tag: str, digest: str, principal: Principal
+    ) -> None:
+        if ref.option("immutable_tags", False) and not principal.is_admin:
+            current = q.tag_digest(conn, ref.repository_id, ref.image, tag)
+            if current is not None and current != digest:
+                raise Denied(f"tag {tag!r} in {ref.repository.key!r} is immutable")
+        q.set_tag(conn, ref.repository_id, ref.image, tag, digest)
+
+    # --- delete --------------------------------------------------------------------------
+
+    def delete(self, ref: ImageRef, reference: str, principal: Principal) -> None:
+        """Delete a manifest by digest (with every tag on it), or only a tag by name."""
+        ref.require_local()
+        digest = _digest_reference(reference)
+        immutable = ref.option("immutable_tags", False) and not principal.is_admin
+        with self._db.transaction() as conn:
+            if digest is None:
+                if immutable:
+                    raise Denied(f"tag {reference!r} in {ref.repository.key!r} is immutable")
+                if not q.delete_tag(conn, ref.repository_id, ref.image, reference):
+                    raise ManifestUnknown(f"tag {reference!r} is unknown to {ref.name}")
+                return
+            if immutable and q.list_tags_for(conn, ref.repository_id, ref.image, str(digest)):
+                raise Denied(
+                    f"manifest {digest} is tagged in {ref.repository.key!r}, whose tags are"
+                    " immutable"
+                )
+            if not q.delete_manifest(conn, ref.repository_id, ref.image, str(digest)):
+                raise ManifestUnknown(f"manifest {digest} is unknown to {ref.name}")
+
+    # --- listing -------------------------------------------------------------------------
+
+    def tags(self, ref: ImageRef, n: int | None, last: str | None) -> list[str]:
+        with self._db.read() as conn:
+            if not q.image_exists(conn, ref.repository_id, ref.image):
+                raise NameUnknown(f"no image {ref.image!r} in repository {ref.repository.key!r}")
+            return q.list_tags(conn, ref.repository_id, ref.image, last, n)
+
+    def referrers(self, ref: ImageRef, subject: Digest, artifact_type: str | None) -> bytes:
+        """The referrers index of ``subject`` (an empty index when there are none)."""
+        with self._db.read() as conn:
+            rows = q.referrers(conn, ref.repository_id, ref.image, str(subject), artifact_type)
+        manifests = []
+        for row in rows:
+            entry: dict[str, object] = {
+                "mediaType": row.media_type,
+                "digest": row.digest,
+                "size": row.size,
+            }
+            if row.artifact_type:
+                entry["artifactType"] = row.artifact_type
+            if row.annotations:
+                entry["annotations"] = row.annotations
+            manifests.append(entry)
+        index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": manifests}
+        return json.dumps(index, separators=(",", ":")).encode()
+

@@ -1,0 +1,1 @@
+"""End-to-end tests: real registry clients against Tidegate (or the reference registry)."""
