@@ -61,9 +61,7 @@ class TokenService:
         self, principal: Principal, requested: list[Scope], with_refresh: bool
     ) -> IssuedToken:
         granted = self.grant(principal, requested)
-        token, issued_at, ttl = self.codec.issue_access(
-            principal.name, granted, principal.is_admin
-        )
+        token, issued_at, ttl = self.codec.issue_access(principal.name, granted, principal.is_admin)
         refresh = self.codec.issue_refresh(principal.name) if with_refresh else None
         return IssuedToken(token, issued_at, ttl, refresh, tuple(granted))
 

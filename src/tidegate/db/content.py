@@ -134,7 +134,7 @@ def get_manifest(
             manifests.c.digest == digest,
         )
     ).first()
-    return ManifestRecord(*row) if row else None
+    return ManifestRecord(**row._mapping) if row else None
 
 
 def manifest_content(conn: Connection, digest: str) -> bytes | None:
@@ -260,7 +260,7 @@ def referrers(
     if artifact_type is not None:
         query = query.where(manifests.c.artifact_type == artifact_type)
     rows = conn.execute(query.order_by(manifests.c.digest)).all()
-    return [ManifestRecord(*row) for row in rows]
+    return [ManifestRecord(**row._mapping) for row in rows]
 
 
 # --- tags --------------------------------------------------------------------------------
@@ -280,15 +280,17 @@ def set_tag(conn: Connection, repository_id: int, image: str, tag: str, digest: 
     if previous is None:
         conn.execute(
             insert(tags).values(
-                repository_id=repository_id, image=image, name=tag, digest=digest,
+                repository_id=repository_id,
+                image=image,
+                name=tag,
+                digest=digest,
                 updated_at=_now(),
             )
         )
     elif previous != digest:
         conn.execute(
             update(tags)
-            .where(tags.c.repository_id == repository_id, tags.c.image == image,
-                   tags.c.name == tag)
+            .where(tags.c.repository_id == repository_id, tags.c.image == image, tags.c.name == tag)
             .values(digest=digest, updated_at=_now())
         )
     return previous

@@ -35,6 +35,7 @@ def make_engine(url: str, pool: bool = True) -> Engine:
             poolclass=None if pool else NullPool,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
+
         # SQLite: take the write lock at BEGIN so concurrent writers queue instead of failing
         # with "database is locked" on lock upgrade.
         @event.listens_for(engine, "begin")

@@ -29,7 +29,9 @@ def get(conn: Connection, upload_id: str) -> UploadRecord | None:
 
 
 def touch(conn: Connection, upload_id: str) -> None:
-    conn.execute(update(uploads).where(uploads.c.id == upload_id).values(updated_at=datetime.now(UTC)))
+    conn.execute(
+        update(uploads).where(uploads.c.id == upload_id).values(updated_at=datetime.now(UTC))
+    )
 
 
 def remove(conn: Connection, upload_id: str) -> bool:

@@ -34,7 +34,9 @@ def create(conn: Connection, username: str, password_hash: str, is_admin: bool) 
 
 
 def get_secret(conn: Connection, name: str) -> str | None:
-    return conn.execute(select(server_secrets.c.value).where(server_secrets.c.name == name)).scalar()
+    return conn.execute(
+        select(server_secrets.c.value).where(server_secrets.c.name == name)
+    ).scalar()
 
 
 def set_secret(conn: Connection, name: str, value: str) -> None:

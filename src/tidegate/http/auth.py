@@ -101,7 +101,9 @@ class Gatekeeper:
                     self.tokens.credentials.authenticate, *creds
                 )
             except Unauthorized as exc:
-                raise AuthChallenge(exc.message, self.challenge(request, requirement, None)) from None
+                raise AuthChallenge(
+                    exc.message, self.challenge(request, requirement, None)
+                ) from None
             return Caller(principal, None)
         raise AuthChallenge(
             "authentication required: log in to this registry",
@@ -125,6 +127,8 @@ class Gatekeeper:
 
     async def check(self, request: Request, requirement: Requirement) -> Caller:
         caller = await self.authenticate(request, requirement)
+        if requirement.type == "repository":
+            split_name(requirement.name)  # a malformed name is NAME_INVALID, not DENIED
         if self.may(caller, requirement):
             return caller
         if caller.claims is not None:

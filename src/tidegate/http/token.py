@@ -107,7 +107,10 @@ class TokenEndpoint:
         issued = self.tokens.issue(principal, scopes, with_refresh=offline)
         if grant == "refresh_token":
             issued = IssuedToken(
-                issued.token, issued.issued_at, issued.expires_in, one("refresh_token"),
+                issued.token,
+                issued.issued_at,
+                issued.expires_in,
+                one("refresh_token"),
                 issued.granted,
             )
         return JSONResponse(self._body(issued, oauth=True))

@@ -26,7 +26,9 @@ def validate_repository_key(key: str) -> str:
 def validate_name(name: str) -> str:
     """Validate a full wire name ``<repo-key>/<image>`` (length and OCI grammar)."""
     if len(name) > NAME_MAX:
-        raise NameInvalid(f"repository name is {len(name)} characters long; the limit is {NAME_MAX}")
+        raise NameInvalid(
+            f"repository name is {len(name)} characters long; the limit is {NAME_MAX}"
+        )
     if not IMAGE_NAME_RE.match(name):
         raise NameInvalid(
             f"invalid repository name {name!r}: path components of lower-case letters and digits"

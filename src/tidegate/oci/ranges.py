@@ -30,11 +30,9 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
         return max(0, size - length), size - 1
     start = int(first)
     end = int(last) if last else size - 1
-    if end < start:
-        return None  # syntactically invalid: ignored
-    if start >= size:
+    if start >= size or end < start:
         raise RangeNotSatisfiable(
-            f"range {header!r} starts at byte {start} but the blob has {size} bytes", size
+            f"range {header!r} does not select bytes of a blob of {size} bytes", size
         )
     return start, min(end, size - 1)
 

@@ -19,9 +19,9 @@ class CatalogService:
         repos = {r.id: r.key for r in self._names.repositories() if r.kind == "local"}
         with self._db.read() as conn:
             names = q.list_images(conn, repos, last, None)
-        readable = [
-            name
-            for name in names
-            if self._evaluator.allowed(principal, *name.split("/", 1), Action.READ)
-        ]
+        readable = []
+        for name in names:
+            key, image = name.split("/", 1)
+            if self._evaluator.allowed(principal, key, image, Action.READ):
+                readable.append(name)
         return readable[:n] if n is not None else readable

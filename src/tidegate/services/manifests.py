@@ -185,4 +185,3 @@ class ManifestService:
             manifests.append(entry)
         index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": manifests}
         return json.dumps(index, separators=(",", ":")).encode()
-

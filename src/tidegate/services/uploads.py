@@ -45,11 +45,7 @@ class UploadService:
     def _check(self, ref: ImageRef, upload_id: str) -> None:
         with self._db.read() as conn:
             record = upload_q.get(conn, upload_id)
-        if (
-            record is None
-            or record.repository_id != ref.repository_id
-            or record.image != ref.image
-        ):
+        if record is None or record.repository_id != ref.repository_id or record.image != ref.image:
             raise BlobUploadUnknown(f"upload {upload_id} is unknown to {ref.name}")
 
     def status(self, ref: ImageRef, upload_id: str) -> int:

@@ -50,8 +50,9 @@ class StorageDriver(Protocol):
         """True when ``path`` is a file."""
         ...
 
-    def read(self, path: str, offset: int = 0, length: int | None = None,
-             chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    def read(
+        self, path: str, offset: int = 0, length: int | None = None, chunk_size: int = 1 << 20
+    ) -> Iterator[bytes]:
         """Yield the bytes of ``path`` from ``offset`` (``length`` bytes, or to the end).
         Raises PathNotFound before yielding anything."""
         ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -64,8 +65,9 @@ class FilesystemDriver:
     def exists(self, path: str) -> bool:
         return self._full(path).is_file()
 
-    def read(self, path: str, offset: int = 0, length: int | None = None,
-             chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    def read(
+        self, path: str, offset: int = 0, length: int | None = None, chunk_size: int = 1 << 20
+    ) -> Iterator[bytes]:
         try:
             fh = open(self._full(path), "rb")  # noqa: SIM115 - closed in the generator
         except FileNotFoundError:
@@ -111,10 +113,8 @@ class FilesystemDriver:
         if full.is_dir():
             shutil.rmtree(full, ignore_errors=True)
         else:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 full.unlink()
-            except FileNotFoundError:
-                pass
 
     def list(self, prefix: str) -> list[str]:
         try:

@@ -50,8 +50,9 @@ class MemoryDriver:
     def exists(self, path: str) -> bool:
         return path in self.files
 
-    def read(self, path: str, offset: int = 0, length: int | None = None,
-             chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    def read(
+        self, path: str, offset: int = 0, length: int | None = None, chunk_size: int = 1 << 20
+    ) -> Iterator[bytes]:
         data = bytes(self._get(path))
         end = len(data) if length is None else min(len(data), offset + length)
         return (data[i : min(i + chunk_size, end)] for i in range(offset, end, chunk_size))

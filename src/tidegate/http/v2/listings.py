@@ -37,7 +37,8 @@ async def list_tags(ctx: Ctx) -> Response:
     headers = {}
     if n is not None and len(tags) > n:
         tags = tags[:n]
-        headers["Link"] = _link(f"/v2/{ref.name}/tags/list", n, tags[-1])
+        if tags:
+            headers["Link"] = _link(f"/v2/{ref.name}/tags/list", n, tags[-1])
     return JSONResponse({"name": ref.name, "tags": tags}, headers=headers)
 
 
@@ -50,7 +51,8 @@ async def catalog(ctx: Ctx) -> Response:
     headers = {}
     if n is not None and len(names) > n:
         names = names[:n]
-        headers["Link"] = _link("/v2/_catalog", n, names[-1])
+        if names:
+            headers["Link"] = _link("/v2/_catalog", n, names[-1])
     return JSONResponse({"repositories": names}, headers=headers)
 
 

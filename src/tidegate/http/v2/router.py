@@ -47,8 +47,9 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", f"{_NAME}/tags/list", listings.list_tags, "pull"),
     _route("GET HEAD", f"{_NAME}/manifests/(?P<reference>[^/]+)", manifests.get_manifest, "pull"),
     _route("PUT", f"{_NAME}/manifests/(?P<reference>[^/]+)", manifests.put_manifest, "push"),
-    _route("DELETE", f"{_NAME}/manifests/(?P<reference>[^/]+)", manifests.delete_manifest,
-           "delete"),
+    _route(
+        "DELETE", f"{_NAME}/manifests/(?P<reference>[^/]+)", manifests.delete_manifest, "delete"
+    ),
     _route("POST", f"{_NAME}/blobs/uploads/?", uploads.start_upload, "push"),
     _route("PATCH", f"{_NAME}/blobs/uploads/(?P<uuid>[^/]+)", uploads.patch_upload, "push"),
     _route("PUT", f"{_NAME}/blobs/uploads/(?P<uuid>[^/]+)", uploads.finish_upload, "push"),

@@ -1,0 +1,61 @@
+"""Names on the wire: ``<repository key>/<image>``; bad names get a clear error."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.integration.conftest import error_code
+
+
+def test_unknown_repository_key_names_the_known_keys(client: httpx.Client) -> None:
+    r = client.get("/v2/nosuchrepo/app/tags/list")
+    assert r.status_code == 404
+    assert error_code(r) == "NAME_UNKNOWN"
+    message = r.json()["errors"][0]["message"]
+    assert "'nosuchrepo'" in message
+    assert "dev, prod, test" in message
+
+
+def test_push_to_unknown_repository_key_is_refused(client: httpx.Client) -> None:
+    r = client.post("/v2/nosuchrepo/app/blobs/uploads/")
+    assert r.status_code == 404
+    assert error_code(r) == "NAME_UNKNOWN"
+
+
+def test_repository_key_without_image_is_invalid(client: httpx.Client) -> None:
+    r = client.get("/v2/dev/manifests/latest")
+    assert r.status_code == 400
+    assert error_code(r) == "NAME_INVALID"
+    assert "dev/<image>" in r.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    "bad", ["dev/UPPER", "dev/a//b", "dev/-lead", "dev/trail-", "dev/a..b", "dev/" + "a" * 260]
+)
+def test_malformed_names_are_name_invalid(client: httpx.Client, bad: str) -> None:
+    r = client.get(f"/v2/{bad}/tags/list")
+    assert r.status_code == 400, r.text
+    assert error_code(r) == "NAME_INVALID"
+
+
+def test_stage_repositories_refuse_direct_pushes(client: httpx.Client) -> None:
+    for key in ("test", "prod"):
+        r = client.post(f"/v2/{key}/shop/cart/blobs/uploads/")
+        assert r.status_code == 403
+        assert error_code(r) == "DENIED"
+        assert "only by promotion" in r.json()["errors"][0]["message"]
+        manifest = client.put(
+            f"/v2/{key}/shop/cart/manifests/1.0",
+            content=b"{}",
+            headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+        )
+        assert manifest.status_code == 403
+
+
+def test_unknown_endpoint_and_wrong_method(client: httpx.Client) -> None:
+    missing = client.get("/v2/dev/app/nothing-here")
+    assert missing.status_code == 404
+    wrong = client.post("/v2/dev/app/tags/list")
+    assert wrong.status_code == 405
+    assert error_code(wrong) == "UNSUPPORTED"
