@@ -7,7 +7,7 @@ import base64
 import httpx
 import pytest
 
-from tests.integration.conftest import error_code
+from tests.integration.conftest import error_code, push_blob
 from tests.support.server import RunningServer
 
 PROTECTED = [
@@ -104,9 +104,10 @@ def test_several_scope_parameters_in_one_request(server: RunningServer) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     assert httpx.get(f"{server.url}/v2/_catalog", headers=headers).status_code == 200
     assert httpx.post(f"{server.url}/v2/dev/b/blobs/uploads/", headers=headers).status_code == 202
-    # pull only on dev/a: a push needs a new token, so the client is challenged for it
+    # pull only on dev/a: a push is denied, with a challenge naming the scope to ask for
     refused = httpx.post(f"{server.url}/v2/dev/a/blobs/uploads/", headers=headers)
-    assert refused.status_code == 401
+    assert refused.status_code == 403
+    assert error_code(refused) == "DENIED"
     assert 'error="insufficient_scope"' in refused.headers["www-authenticate"]
     assert 'scope="repository:dev/a:pull,push"' in refused.headers["www-authenticate"]
 
@@ -179,3 +180,32 @@ def test_tampered_and_garbage_tokens_are_refused(server: RunningServer) -> None:
         )
         assert res.status_code == 401
         assert 'error="invalid_token"' in res.headers["www-authenticate"]
+
+
+def _token(server: RunningServer, *scopes: str) -> dict[str, str]:
+    r = httpx.get(
+        f"{server.url}/auth/token",
+        params=[("service", "tidegate")] + [("scope", s) for s in scopes],
+        auth=server.auth,
+    )
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def test_mount_with_a_token_that_never_asked_for_the_source_is_challenged(
+    server: RunningServer, name: str
+) -> None:
+    data = b"mount me"
+    with server.client() as c:
+        digest = push_blob(c, name, data)
+    target = name + "-target"
+    headers = _token(server, f"repository:{target}:pull,push")
+    url = f"{server.url}/v2/{target}/blobs/uploads/"
+    r = httpx.post(url, params={"mount": digest, "from": name}, headers=headers)
+    assert r.status_code == 401
+    challenge = r.headers["www-authenticate"]
+    assert f'scope="repository:{target}:pull,push repository:{name}:pull"' in challenge
+    # The client asks for exactly what the challenge named, and the mount succeeds.
+    scope = challenge.split('scope="')[1].split('"')[0]
+    r = httpx.post(url, params={"mount": digest, "from": name}, headers=_token(server, scope))
+    assert r.status_code == 201
+    assert r.headers["location"] == f"/v2/{target}/blobs/{digest}"

@@ -32,11 +32,15 @@ class TokenService:
         self.codec = codec
 
     def grant(self, principal: Principal, requested: list[Scope]) -> list[Scope]:
+        """The intersection of what was asked and what is allowed. A resource that was asked
+        for keeps an entry even when nothing was granted, so the registry can tell "refused"
+        from "never asked"."""
         granted: list[Scope] = []
         for scope in requested:
             if scope.type == "registry":
-                if scope.name == "catalog" and self.evaluator.can_list_catalog(principal):
-                    granted.append(Scope("registry", "catalog", ("*",)))
+                if scope.name == "catalog":
+                    ok = self.evaluator.can_list_catalog(principal)
+                    granted.append(Scope("registry", "catalog", ("*",) if ok else ()))
                 continue
             try:
                 key, image = split_name(scope.name)
@@ -53,8 +57,7 @@ class TokenService:
                     and self.evaluator.allowed(principal, key, image, WIRE_ACTIONS[a])
                 )
             )
-            if allowed:
-                granted.append(Scope("repository", scope.name, allowed))
+            granted.append(Scope("repository", scope.name, allowed))
         return granted
 
     def issue(

@@ -26,6 +26,10 @@ class AccessClaims:
     expires_at: int
     is_admin: bool = False
 
+    def covers(self, type_: str, name: str) -> bool:
+        """Did the token's holder ask for this resource at all (granted or not)?"""
+        return any(s.type == type_ and s.name == name for s in self.access)
+
     def allows(self, type_: str, name: str, action: str) -> bool:
         return any(
             s.type == type_ and s.name == name and (action in s.actions or "*" in s.actions)

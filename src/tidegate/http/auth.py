@@ -1,8 +1,16 @@
 """Authentication of a request and the authorization decision for a route, in one place.
 
-A route declares what it needs (a ``Requirement``); ``Gatekeeper.check`` answers with the
-caller, or raises. Unauthenticated callers get the Docker token challenge (401 with realm,
-service and scope) on every protected endpoint, since containerd never pings ``/v2/`` first.
+A route declares what it needs (a ``Requirement``, plus for a cross-repository mount the read
+access it would like on the source); ``Gatekeeper.check`` answers with the caller, or raises.
+
+Answers follow what the real clients need:
+- no or bad credentials: 401 with the Docker token challenge (realm, service, scope) on every
+  protected endpoint, since containerd never pings ``/v2/`` first;
+- a valid token that lacks the route's scope: 403 ``DENIED`` with an ``insufficient_scope``
+  challenge naming the scope, so a client holding a token for another action (oras-py reuses
+  its pull token for a push) fetches a new one;
+- a token that never asked for the mount source: 401 with a challenge for both scopes, so the
+  client can ask; a token that asked and was refused: the mount silently becomes an upload.
 """
 
 from __future__ import annotations
@@ -47,12 +55,22 @@ class Caller:
     claims: AccessClaims | None  # set for bearer tokens; None for Basic credentials
 
 
-class AuthChallenge(Unauthorized):
-    """Unauthorized, with the challenge header the client needs to obtain a token."""
+class Challenged:
+    """Mixin: an error that carries a ``WWW-Authenticate`` challenge for the response."""
 
-    def __init__(self, message: str, header: str) -> None:
+    challenge: str
+
+
+class AuthChallenge(Unauthorized, Challenged):
+    def __init__(self, message: str, challenge: str) -> None:
         super().__init__(message)
-        self.header = header
+        self.challenge = challenge
+
+
+class ScopeDenied(Denied, Challenged):
+    def __init__(self, message: str, challenge: str) -> None:
+        super().__init__(message)
+        self.challenge = challenge
 
 
 def parse_basic(header: str) -> tuple[str, str] | None:
@@ -68,49 +86,49 @@ class Gatekeeper:
     def __init__(self, tokens: TokenService) -> None:
         self.tokens = tokens
 
-    def challenge(self, request: Request, requirement: Requirement, error: str | None) -> str:
+    def challenge(self, request: Request, scopes: list[Requirement], error: str | None) -> str:
         host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
         realm = f"{request.url.scheme}://{host}{TOKEN_PATH}"
         header = f'Bearer realm="{realm}",service="{self.tokens.codec.service}"'
-        if requirement.scope:
-            header += f',scope="{requirement.scope}"'
+        wanted = " ".join(s.scope for s in scopes if s.scope)
+        if wanted:
+            header += f',scope="{wanted}"'
         if error:
             header += f',error="{error}"'
         return header
 
-    async def authenticate(self, request: Request, requirement: Requirement) -> Caller:
+    async def authenticate(self, request: Request, scopes: list[Requirement]) -> Caller:
         header = request.headers.get("authorization", "")
-        scheme = header.split(" ", 1)[0].lower()
+        scheme, _, credentials = header.partition(" ")
+        scheme = scheme.lower()
         if scheme == "bearer":
             try:
-                principal, claims = self.tokens.verify_bearer(header.split(" ", 1)[1].strip())
-            except (Unauthorized, IndexError) as exc:
+                principal, claims = self.tokens.verify_bearer(credentials.strip())
+            except Unauthorized as exc:
                 raise AuthChallenge(
-                    getattr(exc, "message", "invalid bearer token"),
-                    self.challenge(request, requirement, "invalid_token"),
+                    exc.message, self.challenge(request, scopes, "invalid_token")
                 ) from None
             return Caller(principal, claims)
         if scheme == "basic":
             creds = parse_basic(header)
             if creds is None:
                 raise AuthChallenge(
-                    "malformed Basic credentials", self.challenge(request, requirement, None)
+                    "malformed Basic credentials", self.challenge(request, scopes, None)
                 )
             try:
                 principal = await anyio.to_thread.run_sync(
                     self.tokens.credentials.authenticate, *creds
                 )
             except Unauthorized as exc:
-                raise AuthChallenge(
-                    exc.message, self.challenge(request, requirement, None)
-                ) from None
+                raise AuthChallenge(exc.message, self.challenge(request, scopes, None)) from None
             return Caller(principal, None)
         raise AuthChallenge(
             "authentication required: log in to this registry",
-            self.challenge(request, requirement, None),
+            self.challenge(request, scopes, None),
         )
 
     def may(self, caller: Caller, requirement: Requirement) -> bool:
+        """The decision, for a token (what it grants) or for Basic credentials (the rules)."""
         if requirement.type is None:
             return True
         if caller.claims is not None:
@@ -125,16 +143,30 @@ class Gatekeeper:
             caller.principal, key, image, WIRE_ACTIONS[requirement.action]
         )
 
-    async def check(self, request: Request, requirement: Requirement) -> Caller:
-        caller = await self.authenticate(request, requirement)
+    async def check(
+        self, request: Request, requirement: Requirement, wanted: Requirement | None = None
+    ) -> Caller:
+        """Authenticate and authorize ``requirement``; ``wanted`` is optional extra access
+        (a mount source) that the caller's token should at least have asked for."""
+        scopes = [requirement] + ([wanted] if wanted else [])
+        caller = await self.authenticate(request, scopes)
         if requirement.type == "repository":
             split_name(requirement.name)  # a malformed name is NAME_INVALID, not DENIED
-        if self.may(caller, requirement):
-            return caller
-        if caller.claims is not None:
-            # A token without the scope: tell the client which scope to ask for.
+        if not self.may(caller, requirement):
+            message = f"{caller.principal.name} may not {requirement.action} {requirement.name}"
+            if caller.claims is not None:
+                raise ScopeDenied(
+                    f"{message} with this token",
+                    self.challenge(request, scopes, "insufficient_scope"),
+                )
+            raise Denied(message)
+        if (
+            wanted is not None
+            and caller.claims is not None
+            and not caller.claims.covers(wanted.type or "", wanted.name)
+        ):
             raise AuthChallenge(
-                f"the token does not grant {requirement.scope}",
-                self.challenge(request, requirement, "insufficient_scope"),
+                f"the token does not cover {wanted.scope}: ask for it",
+                self.challenge(request, scopes, "insufficient_scope"),
             )
-        raise Denied(f"{caller.principal.name} may not {requirement.action} {requirement.name}")
+        return caller

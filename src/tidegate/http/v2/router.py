@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tidegate.errors import NotFound, TidegateError, Unsupported
-from tidegate.http.auth import AuthChallenge, Requirement
+from tidegate.http.auth import Challenged, Requirement
 from tidegate.http.errors import oci_error_response
 from tidegate.http.v2 import blobs, listings, manifests, uploads
 from tidegate.http.v2.context import Ctx, Services
@@ -84,6 +84,14 @@ def requirement_for(route: Route, params: dict[str, str]) -> Requirement:
     return Requirement("repository", params["name"], route.action)
 
 
+def mount_source(route: Route, request: Request) -> Requirement | None:
+    """A cross-repository mount would like read access to its source."""
+    source = request.query_params.get("from")
+    if route.handler is uploads.start_upload and source and request.query_params.get("mount"):
+        return Requirement("repository", source, "pull")
+    return None
+
+
 class V2App:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -94,10 +102,9 @@ class V2App:
         response: ASGIApp
         try:
             response = await self._dispatch(request)
-        except AuthChallenge as exc:
-            response = oci_error_response(exc, {"WWW-Authenticate": exc.header}, head)
         except TidegateError as exc:
-            response = oci_error_response(exc, None, head)
+            challenge = {"WWW-Authenticate": exc.challenge} if isinstance(exc, Challenged) else None
+            response = oci_error_response(exc, challenge, head)
         except Exception:
             log.exception("unhandled error", path=request.url.path, method=request.method)
             response = oci_error_response(
@@ -113,5 +120,7 @@ class V2App:
             if path_known:
                 raise Unsupported(f"{request.method} is not supported on {request.url.path}")
             raise NotFound(f"no registry endpoint at {request.url.path}")
-        caller = await self.services.gatekeeper.check(request, requirement_for(route, params))
+        caller = await self.services.gatekeeper.check(
+            request, requirement_for(route, params), mount_source(route, request)
+        )
         return await route.handler(Ctx(request, params, caller, self.services))
