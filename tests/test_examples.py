@@ -1,0 +1,37 @@
+"""Every example config in the repository is valid; a broken one is refused with its key named."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import TIDEGATE
+
+EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.yaml"))
+
+
+def test_there_are_examples() -> None:
+    assert EXAMPLES
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_config_is_valid(path: Path) -> None:
+    result = subprocess.run(
+        [str(TIDEGATE), "config", "check", str(path)], capture_output=True, text=True, env={}
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is valid" in result.stdout
+
+
+def test_config_check_names_the_bad_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("listen: nowhere\nworkers: 0\nrepositories:\n  - key: Bad Key\n")
+    result = subprocess.run(
+        [str(TIDEGATE), "config", "check", str(bad)], capture_output=True, text=True, env={}
+    )
+    assert result.returncode == 2
+    assert "listen: Value error, expected HOST:PORT" in result.stderr
+    assert "workers:" in result.stderr
+    assert "repositories.0.key" in result.stderr
