@@ -63,7 +63,7 @@ class RepositorySettings(_Strict):
     @field_validator("key")
     @classmethod
     def _key(cls, value: str) -> str:
-        if len(value) > 64 or not REPOSITORY_KEY_RE.match(value):
+        if len(value) > 64 or not REPOSITORY_KEY_RE.fullmatch(value):
             raise ValueError(
                 "lower-case letters and digits separated by '.', '_' or '-', at most 64 characters"
             )
@@ -82,6 +82,13 @@ class Settings(_Strict):
     server: Literal["granian", "uvicorn"] = "granian"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     token_ttl: int = Field(default=900, ge=30, le=86400)
+
+    @field_validator("default_repository")
+    @classmethod
+    def _default_repository(cls, value: str) -> str:
+        if len(value) > 64 or not REPOSITORY_KEY_RE.fullmatch(value):
+            raise ValueError("must be a repository key (lower-case letters, digits, '.', '_', '-')")
+        return value
 
     @field_validator("listen")
     @classmethod

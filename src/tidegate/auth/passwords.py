@@ -11,11 +11,13 @@ import hmac
 import secrets
 import threading
 import time
+from typing import Generic, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 _hasher = PasswordHasher()
+T = TypeVar("T")
 
 
 def hash_password(password: str) -> str:
@@ -33,32 +35,34 @@ def generate_password() -> str:
     return secrets.token_urlsafe(18)
 
 
-class VerifiedCredentialCache:
+class VerifiedCredentialCache(Generic[T]):
+    """Credentials verified recently, with what they resolved to (e.g. the principal)."""
+
     def __init__(self, ttl_seconds: float = 60.0, max_entries: int = 10_000) -> None:
         self._key = secrets.token_bytes(32)
         self._ttl = ttl_seconds
         self._max = max_entries
-        self._entries: dict[bytes, float] = {}
+        self._entries: dict[bytes, tuple[float, T]] = {}
         self._lock = threading.Lock()
 
-    def _fingerprint(self, username: str, password: str) -> bytes:
+    def fingerprint(self, username: str, password: str) -> bytes:
         message = username.encode() + b"\0" + password.encode()
         return hmac.new(self._key, message, hashlib.sha256).digest()
 
-    def hit(self, username: str, password: str) -> bool:
-        key = self._fingerprint(username, password)
+    def get(self, username: str, password: str) -> T | None:
+        key = self.fingerprint(username, password)
         with self._lock:
-            expires = self._entries.get(key)
-            if expires is None:
-                return False
-            if expires < time.monotonic():
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[0] < time.monotonic():
                 del self._entries[key]
-                return False
-            return True
+                return None
+            return entry[1]
 
-    def remember(self, username: str, password: str) -> None:
-        key = self._fingerprint(username, password)
+    def remember(self, username: str, password: str, value: T) -> None:
+        key = self.fingerprint(username, password)
         with self._lock:
             if len(self._entries) >= self._max:
                 self._entries.clear()
-            self._entries[key] = time.monotonic() + self._ttl
+            self._entries[key] = (time.monotonic() + self._ttl, value)

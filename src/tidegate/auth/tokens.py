@@ -17,6 +17,7 @@ from tidegate.errors import Unauthorized
 
 ISSUER = "tidegate"
 REFRESH_TTL = 30 * 24 * 3600
+_VERIFIED_MAX = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,7 @@ class TokenCodec:
         self._secret = secret
         self.service = service
         self.ttl = ttl_seconds
+        self._verified: dict[str, AccessClaims] = {}
 
     def issue_access(
         self, subject: str, access: list[Scope], is_admin: bool = False
@@ -87,6 +89,17 @@ class TokenCodec:
         return claims
 
     def verify_access(self, token: str) -> AccessClaims:
+        """Verify a token; a token verified before is answered from memory until it expires."""
+        cached = self._verified.get(token)
+        if cached is not None and cached.expires_at > time.time():
+            return cached
+        result = self._verify_access(token)
+        if len(self._verified) >= _VERIFIED_MAX:
+            self._verified.clear()
+        self._verified[token] = result
+        return result
+
+    def _verify_access(self, token: str) -> AccessClaims:
         claims = self._decode(token, "access")
         access = tuple(
             Scope(str(a.get("type")), str(a.get("name")), tuple(a.get("actions") or ()))

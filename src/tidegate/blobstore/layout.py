@@ -21,7 +21,7 @@ def blob_path(digest: Digest) -> str:
 
 
 def upload_dir(upload_id: str) -> str:
-    if not _UPLOAD_ID_RE.match(upload_id):
+    if not _UPLOAD_ID_RE.fullmatch(upload_id):
         raise ValueError(f"invalid upload id {upload_id!r}")
     return f"uploads/{upload_id}"
 
@@ -31,4 +31,4 @@ def upload_data_path(upload_id: str) -> str:
 
 
 def is_upload_id(text: str) -> bool:
-    return bool(_UPLOAD_ID_RE.match(text))
+    return bool(_UPLOAD_ID_RE.fullmatch(text))

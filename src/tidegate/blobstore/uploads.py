@@ -80,11 +80,16 @@ class UploadStore:
                     await anyio.to_thread.run_sync(flush, batch)
             if pending:
                 await anyio.to_thread.run_sync(flush, pending)
-            with self._lock:
-                self._hashers[upload_id] = (writer.size, hasher)
-            return writer.size
+        except SizeInvalid:
+            # A refused chunk leaves the upload as it was, so the client can resend it.
+            writer.close()
+            await anyio.to_thread.run_sync(self.driver.truncate, path, start)
+            raise
         finally:
             writer.close()
+        with self._lock:
+            self._hashers[upload_id] = (writer.size, hasher)
+        return writer.size
 
     def commit(self, upload_id: str, digest: Digest) -> int:
         """Verify the bytes against ``digest``, fsync, and move them to the blob path.

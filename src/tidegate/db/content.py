@@ -317,13 +317,19 @@ def delete_tag(conn: Connection, repository_id: int, image: str, tag: str) -> bo
     return result.rowcount > 0
 
 
+def _bytewise(conn: Connection, column: Any) -> Any:
+    """Compare and sort by code point on every database (PostgreSQL would use its locale)."""
+    return column.collate("C") if conn.dialect.name == "postgresql" else column
+
+
 def list_tags(
     conn: Connection, repository_id: int, image: str, last: str | None, limit: int | None
 ) -> list[str]:
+    name = _bytewise(conn, tags.c.name)
     query = select(tags.c.name).where(tags.c.repository_id == repository_id, tags.c.image == image)
     if last is not None:
-        query = query.where(tags.c.name > last)
-    query = query.order_by(tags.c.name)
+        query = query.where(name > last)
+    query = query.order_by(name)
     if limit is not None:
         query = query.limit(limit)
     return list(conn.execute(query).scalars())

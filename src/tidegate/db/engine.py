@@ -12,16 +12,26 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 
+from tidegate.db.fastread import FastReader
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy's begin event issues BEGIN itself
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")  # a commit is durable before 201 is sent
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # Write transactions take the write lock at BEGIN, so concurrent writers queue on
+    # busy_timeout instead of failing with "database is locked" when a read lock upgrades.
+    immediate = conn.get_execution_options().get("immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def make_engine(url: str, pool: bool = True) -> Engine:
@@ -35,18 +45,10 @@ def make_engine(url: str, pool: bool = True) -> Engine:
             poolclass=None if pool else NullPool,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-
-        # SQLite: take the write lock at BEGIN so concurrent writers queue instead of failing
-        # with "database is locked" on lock upgrade.
-        @event.listens_for(engine, "begin")
-        def _begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-        @event.listens_for(engine, "connect")
-        def _no_autobegin(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.isolation_level = None
-
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
+    if not pool:
+        return create_engine(url, poolclass=NullPool)
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
@@ -57,6 +59,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.is_sqlite = url.startswith("sqlite")
+        self.fast = FastReader(make_engine(url, pool=False))
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (Alembic)."""
@@ -68,7 +71,7 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
+        with self.engine.connect().execution_options(immediate=True) as conn, conn.begin():
             yield conn
 
     @contextmanager

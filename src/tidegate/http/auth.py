@@ -6,11 +6,15 @@ access it would like on the source); ``Gatekeeper.check`` answers with the calle
 Answers follow what the real clients need:
 - no or bad credentials: 401 with the Docker token challenge (realm, service, scope) on every
   protected endpoint, since containerd never pings ``/v2/`` first;
-- a valid token that lacks the route's scope: 403 ``DENIED`` with an ``insufficient_scope``
-  challenge naming the scope, so a client holding a token for another action (oras-py reuses
-  its pull token for a push) fetches a new one;
-- a token that never asked for the mount source: 401 with a challenge for both scopes, so the
-  client can ask; a token that asked and was refused: the mount silently becomes an upload.
+- the challenge for a repository asks for ``pull,push,delete``: the token service grants only
+  what the caller may do of that, but clients that keep one token per repository (oras-py) or
+  per HTTP method (the conformance suite) then hold one that serves every route they go on to
+  use;
+- a valid token that lacks the route's scope: 401 ``insufficient_scope`` naming the scope
+  (as CNCF distribution answers), so the client asks again;
+- a token that never asked for the mount source: the same 401, naming both scopes; a token that
+  asked and was refused: the mount silently becomes an upload;
+- Basic credentials without the permission: 403 ``DENIED``.
 """
 
 from __future__ import annotations
@@ -40,13 +44,16 @@ class Requirement:
     type: str | None = None
     name: str = ""
     action: str = ""
+    ask_broadly: bool = True  # False: the challenge asks for exactly ``action``
 
     @property
     def scope(self) -> str | None:
+        """The scope a challenge asks for (see the module docstring for why it is broad)."""
         if self.type is None:
             return None
-        actions = "pull,push" if self.action == "push" else self.action
-        return f"{self.type}:{self.name}:{actions}"
+        if self.type == "repository" and self.ask_broadly:
+            return f"repository:{self.name}:pull,push,delete"
+        return f"{self.type}:{self.name}:{self.action}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +69,6 @@ class Challenged:
 
 
 class AuthChallenge(Unauthorized, Challenged):
-    def __init__(self, message: str, challenge: str) -> None:
-        super().__init__(message)
-        self.challenge = challenge
-
-
-class ScopeDenied(Denied, Challenged):
     def __init__(self, message: str, challenge: str) -> None:
         super().__init__(message)
         self.challenge = challenge
@@ -115,13 +116,15 @@ class Gatekeeper:
                 raise AuthChallenge(
                     "malformed Basic credentials", self.challenge(request, scopes, None)
                 )
+            user = self.tokens.credentials.recently_verified(*creds)
             try:
-                principal = await anyio.to_thread.run_sync(
-                    self.tokens.credentials.authenticate, *creds
-                )
+                if user is None:
+                    user = await anyio.to_thread.run_sync(
+                        self.tokens.credentials.authenticate, *creds
+                    )
             except Unauthorized as exc:
                 raise AuthChallenge(exc.message, self.challenge(request, scopes, None)) from None
-            return Caller(principal, None)
+            return Caller(user, None)
         raise AuthChallenge(
             "authentication required: log in to this registry",
             self.challenge(request, scopes, None),
@@ -143,6 +146,11 @@ class Gatekeeper:
             caller.principal, key, image, WIRE_ACTIONS[requirement.action]
         )
 
+    def principal_may(self, principal: Principal, requirement: Requirement) -> bool:
+        """The rules alone, whatever a token says: for mounts without ``from``, whose source
+        no client can name in advance."""
+        return self.may(Caller(principal, None), requirement)
+
     async def check(
         self, request: Request, requirement: Requirement, wanted: Requirement | None = None
     ) -> Caller:
@@ -153,10 +161,11 @@ class Gatekeeper:
         if requirement.type == "repository":
             split_name(requirement.name)  # a malformed name is NAME_INVALID, not DENIED
         if not self.may(caller, requirement):
-            message = f"{caller.principal.name} may not {requirement.action} {requirement.name}"
+            action, name = requirement.action, requirement.name
+            message = f"{caller.principal.name} may not {action} {name}"
             if caller.claims is not None:
-                raise ScopeDenied(
-                    f"{message} with this token",
+                raise AuthChallenge(
+                    f"the token does not grant {action} on {name}",
                     self.challenge(request, scopes, "insufficient_scope"),
                 )
             raise Denied(message)

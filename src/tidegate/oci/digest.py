@@ -30,7 +30,7 @@ class Digest:
     @classmethod
     def parse(cls, text: str) -> Digest:
         """Parse ``alg:hex``; raise DigestInvalid with a reason a person understands."""
-        m = _DIGEST_RE.match(text or "")
+        m = _DIGEST_RE.fullmatch(text or "")
         if not m:
             raise DigestInvalid(f"invalid digest {text!r}: expected <algorithm>:<hex>")
         alg, hx = m.group(1), m.group(2)

@@ -15,7 +15,7 @@ NAME_MAX = 255
 
 
 def validate_repository_key(key: str) -> str:
-    if len(key) > REPOSITORY_KEY_MAX or not REPOSITORY_KEY_RE.match(key):
+    if len(key) > REPOSITORY_KEY_MAX or not REPOSITORY_KEY_RE.fullmatch(key):
         raise NameInvalid(
             f"invalid repository key {key!r}: lower-case letters and digits separated by"
             f" '.', '_' or '-', at most {REPOSITORY_KEY_MAX} characters"
@@ -29,7 +29,7 @@ def validate_name(name: str) -> str:
         raise NameInvalid(
             f"repository name is {len(name)} characters long; the limit is {NAME_MAX}"
         )
-    if not IMAGE_NAME_RE.match(name):
+    if not IMAGE_NAME_RE.fullmatch(name):
         raise NameInvalid(
             f"invalid repository name {name!r}: path components of lower-case letters and digits"
             " separated by '.', '_', '__' or '-'"
@@ -45,7 +45,7 @@ def split_name(name: str) -> tuple[str, str]:
 
 
 def validate_tag(tag: str) -> str:
-    if not TAG_RE.match(tag):
+    if not TAG_RE.fullmatch(tag):
         raise ManifestInvalid(
             f"invalid tag {tag!r}: up to 128 characters of letters, digits, '_', '.' and '-',"
             " not starting with '.' or '-'"

@@ -14,8 +14,9 @@ _CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """The inclusive (start, end) a ``Range`` header asks for, or None to send everything.
 
-    A header that is not a single ``bytes=`` range is ignored (RFC 9110 allows that); a range
-    that lies outside the blob raises RangeNotSatisfiable (416).
+    A header that is not a single ``bytes=`` range (other units, several ranges, garbage) is
+    ignored, as RFC 9110 allows. A range that starts past the end or ends before it starts
+    raises RangeNotSatisfiable (416): the OCI conformance suite expects 416 for both.
     """
     if not header:
         return None

@@ -28,8 +28,7 @@ class BlobService:
 
     def stat(self, ref: ImageRef, digest: Digest) -> BlobInfo:
         """Size and location of a blob that ``ref`` references. Raises BlobUnknown."""
-        with self._db.read() as conn:
-            size = q.linked_blob_size(conn, ref.repository_id, ref.image, str(digest))
+        size = self._db.fast.linked_blob_size(ref.repository_id, ref.image, str(digest))
         if size is None:
             raise BlobUnknown(f"blob {digest} is unknown to {ref.name}")
         return BlobInfo(digest, size, self._store.local_path(digest))

@@ -55,10 +55,9 @@ class ManifestService:
 
     def get(self, ref: ImageRef, reference: str) -> StoredManifest:
         digest = _digest_reference(reference)
-        with self._db.read() as conn:
-            found = q.resolve_manifest(
-                conn, ref.repository_id, ref.image, str(digest or reference), digest is not None
-            )
+        found = self._db.fast.resolve_manifest(
+            ref.repository_id, ref.image, str(digest or reference), digest is not None
+        )
         if found is None:
             raise ManifestUnknown(f"manifest {reference!r} is unknown to {ref.name}")
         return StoredManifest(*found)

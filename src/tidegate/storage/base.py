@@ -65,6 +65,10 @@ class StorageDriver(Protocol):
         """Open ``path`` for writing; with ``append`` keep what is there (create if absent)."""
         ...
 
+    def truncate(self, path: str, size: int) -> None:
+        """Cut ``path`` back to its first ``size`` bytes. Raises PathNotFound."""
+        ...
+
     def move(self, src: str, dst: str) -> None:
         """Atomically make ``src`` visible at ``dst`` (replacing it) and durable.
         Raises PathNotFound for a missing ``src``."""

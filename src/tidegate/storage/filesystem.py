@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,8 +59,10 @@ class FilesystemDriver:
     def stat(self, path: str) -> int:
         try:
             st = self._full(path).stat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             raise PathNotFound(path) from None
+        if not stat.S_ISREG(st.st_mode):
+            raise PathNotFound(path)
         return st.st_size
 
     def exists(self, path: str) -> bool:
@@ -70,7 +73,7 @@ class FilesystemDriver:
     ) -> Iterator[bytes]:
         try:
             fh = open(self._full(path), "rb")  # noqa: SIM115 - closed in the generator
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise PathNotFound(path) from None
         return self._iterate(fh, offset, length, chunk_size)
 
@@ -94,11 +97,17 @@ class FilesystemDriver:
     def read_all(self, path: str) -> bytes:
         try:
             return self._full(path).read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise PathNotFound(path) from None
 
     def writer(self, path: str, append: bool = False) -> FileWriter:
         return FileWriter(self._full(path), append)
+
+    def truncate(self, path: str, size: int) -> None:
+        try:
+            os.truncate(self._full(path), size)
+        except (FileNotFoundError, NotADirectoryError):
+            raise PathNotFound(path) from None
 
     def move(self, src: str, dst: str) -> None:
         source, target = self._full(src), self._full(dst)
@@ -113,7 +122,7 @@ class FilesystemDriver:
         if full.is_dir():
             shutil.rmtree(full, ignore_errors=True)
         else:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
                 full.unlink()
 
     def list(self, prefix: str) -> list[str]:

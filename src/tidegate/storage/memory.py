@@ -63,6 +63,10 @@ class MemoryDriver:
     def writer(self, path: str, append: bool = False) -> MemoryWriter:
         return MemoryWriter(self, path, append)
 
+    def truncate(self, path: str, size: int) -> None:
+        with self.lock:
+            del self._get(path)[size:]
+
     def move(self, src: str, dst: str) -> None:
         with self.lock:
             self.files[dst] = self._get(src)

@@ -14,7 +14,7 @@ async def get_manifest(ctx: Ctx) -> Response:
     ref = ctx.ref()
     reference = ctx.params["reference"]
     try:
-        stored = await anyio.to_thread.run_sync(ctx.services.manifests.get, ref, reference)
+        stored = ctx.services.manifests.get(ref, reference)  # one indexed read: inline
     except (DigestInvalid, ManifestInvalid):
         # A malformed reference names nothing that exists: 404, as clients expect.
         raise ManifestUnknown(

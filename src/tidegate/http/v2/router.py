@@ -88,7 +88,7 @@ def mount_source(route: Route, request: Request) -> Requirement | None:
     """A cross-repository mount would like read access to its source."""
     source = request.query_params.get("from")
     if route.handler is uploads.start_upload and source and request.query_params.get("mount"):
-        return Requirement("repository", source, "pull")
+        return Requirement("repository", source, "pull", ask_broadly=False)
     return None
 
 
@@ -115,7 +115,7 @@ class V2App:
         await response(scope, receive, send)
 
     async def _dispatch(self, request: Request) -> ASGIApp:
-        route, params, path_known = match(request.method, request.url.path)
+        route, params, path_known = match(request.method, request.scope["path"])
         if route is None:
             if path_known:
                 raise Unsupported(f"{request.method} is not supported on {request.url.path}")

@@ -51,7 +51,7 @@ async def _mount(ctx: Ctx, ref: ImageRef, digest: Digest) -> Response | None:
             validate_name(source)
         except Exception:
             return None
-        if not ctx.may(Requirement("repository", source, "pull")):
+        if not ctx.may(Requirement("repository", source, "pull", ask_broadly=False)):
             return None
         try:
             source_ref = ctx.services.names.resolve(source)
@@ -59,10 +59,13 @@ async def _mount(ctx: Ctx, ref: ImageRef, digest: Digest) -> Response | None:
             return None
         size = await anyio.to_thread.run_sync(blobs.mount, ref, digest, source_ref)
     else:
+        gatekeeper = ctx.services.gatekeeper
         readable = [
             candidate
             for candidate in await anyio.to_thread.run_sync(blobs.holders, digest)
-            if ctx.may(Requirement("repository", candidate.name, "pull"))
+            if gatekeeper.principal_may(
+                ctx.caller.principal, Requirement("repository", candidate.name, "pull")
+            )
         ]
         size = None
         for candidate in readable[:1]:
