@@ -1,0 +1,1 @@
+"""Behaviour suites shared by every backend: one storage-driver suite, one metadata suite."""

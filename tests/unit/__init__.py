@@ -1,0 +1,1 @@
+"""Unit tests; the tree mirrors src/tidegate."""

@@ -1,0 +1,145 @@
+"""Registry tokens: what an access or refresh token proves, and every way one is refused."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import jwt
+import pytest
+
+from tidegate.auth.scopes import Scope
+from tidegate.auth.tokens import TokenCodec
+from tidegate.errors import Unauthorized
+
+SECRET = "s" * 64
+SERVICE = "tidegate"
+PULL_PUSH = Scope("repository", "dev/app", ("pull", "push"))
+CATALOG = Scope("registry", "catalog", ("*",))
+
+
+@pytest.fixture
+def codec() -> TokenCodec:
+    return TokenCodec(SECRET, SERVICE, ttl_seconds=900)
+
+
+def refused(codec: TokenCodec, token: str, kind: str = "access") -> str:
+    with pytest.raises(Unauthorized) as raised:
+        if kind == "access":
+            codec.verify_access(token)
+        else:
+            codec.verify_refresh(token)
+    return raised.value.message
+
+
+def test_access_token_round_trip(codec: TokenCodec) -> None:
+    before = int(time.time())
+    token, issued_at, ttl = codec.issue_access("alice", [PULL_PUSH, CATALOG])
+
+    claims = codec.verify_access(token)
+
+    assert before <= issued_at <= int(time.time())
+    assert ttl == 900
+    assert claims.subject == "alice"
+    assert claims.access == (PULL_PUSH, CATALOG)
+    assert claims.expires_at == issued_at + 900
+    assert claims.is_admin is False
+    assert claims.allows("repository", "dev/app", "push")
+    assert claims.allows("registry", "catalog", "*")
+    assert not claims.allows("repository", "dev/app", "delete")
+    assert not claims.allows("repository", "dev/other", "pull")
+
+
+def test_access_token_carries_the_admin_flag(codec: TokenCodec) -> None:
+    token, _, _ = codec.issue_access("admin", [], is_admin=True)
+
+    claims = codec.verify_access(token)
+
+    assert claims.is_admin is True
+    assert claims.access == ()
+
+
+def test_wildcard_action_allows_every_action(codec: TokenCodec) -> None:
+    token, _, _ = codec.issue_access("ci", [Scope("repository", "dev/app", ("*",))])
+
+    claims = codec.verify_access(token)
+
+    assert claims.allows("repository", "dev/app", "delete")
+    assert not claims.allows("repository", "prod/app", "pull")
+
+
+def test_refresh_token_round_trip(codec: TokenCodec) -> None:
+    assert codec.verify_refresh(codec.issue_refresh("alice")) == "alice"
+
+
+def test_a_refresh_token_is_not_an_access_token(codec: TokenCodec) -> None:
+    assert "expected a access token" in refused(codec, codec.issue_refresh("alice"))
+
+
+def test_an_access_token_is_not_a_refresh_token(codec: TokenCodec) -> None:
+    token, _, _ = codec.issue_access("alice", [PULL_PUSH])
+
+    assert "expected a refresh token" in refused(codec, token, "refresh")
+
+
+def _forge(token: str, **changes: object) -> str:
+    """Change claims but keep the original signature."""
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims.update(changes)
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    return f"{header}.{forged}.{signature}"
+
+
+@pytest.mark.parametrize("kind", ["access", "refresh"])
+def test_tampered_token_is_refused(codec: TokenCodec, kind: str) -> None:
+    token = codec.issue_access("alice", [])[0] if kind == "access" else codec.issue_refresh("alice")
+
+    message = refused(codec, _forge(token, sub="admin", adm=True), kind)
+
+    assert "not valid for this registry" in message
+
+
+def test_token_signed_by_another_deployment_is_refused(codec: TokenCodec) -> None:
+    other = TokenCodec("t" * 64, SERVICE, ttl_seconds=900)
+    token, _, _ = other.issue_access("alice", [PULL_PUSH])
+
+    assert "not valid for this registry" in refused(codec, token)
+    assert "not valid for this registry" in refused(codec, other.issue_refresh("alice"), "refresh")
+
+
+def test_token_for_another_service_is_refused(codec: TokenCodec) -> None:
+    token, _, _ = TokenCodec(SECRET, "other-registry", 900).issue_access("alice", [PULL_PUSH])
+
+    assert "not valid for this registry" in refused(codec, token)
+
+
+def test_unsigned_token_is_refused(codec: TokenCodec) -> None:
+    claims = {"iss": "tidegate", "aud": SERVICE, "sub": "admin", "typ": "access", "adm": True}
+    token = jwt.encode(claims, key=None, algorithm="none")
+
+    assert "not valid for this registry" in refused(codec, token)
+
+
+@pytest.mark.parametrize("token", ["", "garbage", "a.b.c"])
+def test_garbage_is_refused(codec: TokenCodec, token: str) -> None:
+    assert "not valid for this registry" in refused(codec, token)
+
+
+def test_expired_access_token_is_refused(codec: TokenCodec) -> None:
+    expired = TokenCodec(SECRET, SERVICE, ttl_seconds=-60)
+    token, _, _ = expired.issue_access("alice", [PULL_PUSH])
+
+    assert "expired" in refused(codec, token)
+
+
+def test_expired_refresh_token_is_refused(codec: TokenCodec) -> None:
+    token = codec.issue_refresh("alice")
+    expired = jwt.encode(
+        {**jwt.decode(token, options={"verify_signature": False}), "exp": int(time.time()) - 60},
+        SECRET,
+        algorithm="HS256",
+    )
+
+    assert "expired" in refused(codec, expired, "refresh")
