@@ -48,6 +48,12 @@ class ContainersEnv:
     def env(self) -> dict[str, str]:
         return {"CONTAINERS_REGISTRIES_CONF": str(self.registries_conf), "TMPDIR": str(self.tmpdir)}
 
+    def with_policy(self, args: tuple[str | Path, ...]) -> list[str | Path]:
+        """podman/buildah `pull|push|from` args with our signature policy, not the machine's."""
+        if args and args[0] in ("pull", "push", "from"):
+            return [args[0], "--signature-policy", self.policy, *args[1:]]
+        return list(args)
+
 
 @dataclass
 class Skopeo:
@@ -128,9 +134,8 @@ class Podman:
         timeout: float = DEFAULT_TIMEOUT,
         input: str | None = None,
     ) -> Proc:
-        return run(
-            [*self.argv, *args], env=self.cenv.env, check=check, timeout=timeout, input=input
-        )
+        argv = [*self.argv, *self.cenv.with_policy(args)]
+        return run(argv, env=self.cenv.env, check=check, timeout=timeout, input=input)
 
 
 @dataclass
@@ -150,7 +155,8 @@ class Buildah:
     def __call__(
         self, *args: str | Path, check: bool = True, timeout: float = DEFAULT_TIMEOUT
     ) -> Proc:
-        return run([*self.argv, *args], env=self.cenv.env, check=check, timeout=timeout)
+        argv = [*self.argv, *self.cenv.with_policy(args)]
+        return run(argv, env=self.cenv.env, check=check, timeout=timeout)
 
     def out(self, *args: str | Path) -> str:
         """stdout of a buildah command, stripped (e.g. a container name from `from`)."""

@@ -11,7 +11,8 @@ from pathlib import Path
 DEFAULT_TIMEOUT = 300.0
 # what clients print when the registry refuses credentials
 AUTH_ERROR = re.compile(
-    r"unauthori[sz]ed|authentication required|invalid username/password|\b401\b|access denied",
+    r"unauthori[sz]ed|authentication required|invalid username/password|\b401\b|\bdenied\b"
+    r"|no basic auth credentials",
     re.IGNORECASE,
 )
 _TAIL = 4000

@@ -56,8 +56,10 @@ class RegistryHTTP:
         query: dict[str, str] = {}
         if params.get("service"):
             query["service"] = params["service"]
-        if params.get("scope") or scope:
-            query["scope"] = params.get("scope") or scope
+        # ask for what this call's operation needs (e.g. pull,push for an upload), like c/image
+        # does; the challenge's scope may name only the current request's action
+        if scope or params.get("scope"):
+            query["scope"] = scope or params["scope"]
         r = self.http.get(params["realm"], params=query, headers={"Authorization": self._basic()})
         self.calls.append(f"GET {params['realm']} {query} -> {r.status_code}")
         if r.status_code != 200:
@@ -76,14 +78,14 @@ class RegistryHTTP:
         content: bytes | None = None,
         params: dict[str, str] | None = None,
     ) -> httpx.Response:
-        """One call; on a 401 answer the challenge and retry once."""
+        """One call; on a challenge (401, or 403 with WWW-Authenticate) answer it, retry once."""
         url = urljoin(self.base + "/", path)
         hdrs = dict(headers or {})
         if scope in self._auth:
             hdrs["Authorization"] = self._auth[scope]
         r = self.http.request(method, url, headers=hdrs, content=content, params=params)
         self.calls.append(f"{method} {r.request.url} -> {r.status_code}")
-        if r.status_code == 401:
+        if r.status_code == 401 or (r.status_code == 403 and "WWW-Authenticate" in r.headers):
             answer = self._answer(r.headers.get("WWW-Authenticate", ""), scope)
             if answer is not None:
                 self._auth[scope] = answer

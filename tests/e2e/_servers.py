@@ -58,13 +58,15 @@ class Daemon:
         return self.proc.poll() is None
 
     def stop(self, grace: float = 15.0) -> None:
-        """SIGTERM the PID we started, then SIGKILL it after `grace` seconds."""
+        """SIGTERM the PID we started; after `grace` seconds SIGKILL its process group (it was
+        started as a session leader, so the group is its own: e.g. a server's worker processes)."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
                 self.proc.wait(grace)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
 
 
@@ -275,7 +277,7 @@ def docker_daemon(workdir: Path, insecure_registry: str) -> Iterator[Path]:
     sock = workdir / "d.sock"
     config = workdir / "daemon.json"
     config.write_text("{}\n")  # never read the machine's /etc/docker/daemon.json
-    argv = [
+    argv: list[str | Path] = [
         "dockerd",
         "--config-file", config,
         "--iptables=false",

@@ -51,17 +51,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.e2e)
 
 
-@pytest.hookimpl(hookwrapper=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, None]:
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """On failure, show the tail of the registry's log next to the client output."""
-    outcome = yield
-    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    report = yield
     if report.failed and report.when in ("setup", "call"):
         reg = getattr(item, "funcargs", {}).get("registry")
         if isinstance(reg, Registry):
             report.sections.append((f"{reg.kind} log (tail) {reg.log}", log_tail(reg.log, 40)))
+    return report
 
 
 # ---------------------------------------------------------------------- the registry under test

@@ -30,7 +30,8 @@ def _push_artifact(api: RegistryHTTP, corpus: Corpus, name: str, artifact: Image
     r = api.put_manifest(name, artifact.digest, artifact.raw, MANIFEST_MT)
     assert r.status_code == 201, f"{r.status_code} {r.text}\n{api.transcript()}"
     assert r.headers.get("Docker-Content-Digest") == artifact.digest
-    return r.headers.get("OCI-Subject")
+    subject: str | None = r.headers.get("OCI-Subject")
+    return subject
 
 
 @pytest.fixture
