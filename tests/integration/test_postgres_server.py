@@ -11,15 +11,20 @@ from tests.support.server import tidegate_server
 def test_serve_with_a_postgresql_database_url(tmp_path: Path, postgres_url: str) -> None:
     env = {"TIDEGATE_DATABASE_URL": postgres_url}
     name = "dev/pg/app"
-    with tidegate_server(tmp_path / "data", env=env, password="pg-password") as server:
-        with server.client() as client:
-            body = image_manifest(client, name)
-            assert push_manifest(client, name, "1.0", body).status_code == 201
-    assert not (tmp_path / "data" / "tidegate.db").exists()  # nothing went to SQLite
+    data = tmp_path / "data"
+    with (
+        tidegate_server(data, env=env, password="pg-password") as server,
+        server.client() as client,
+    ):
+        body = image_manifest(client, name)
+        assert push_manifest(client, name, "1.0", body).status_code == 201
+    assert not (data / "tidegate.db").exists()  # nothing went to SQLite
     # A restart finds everything in PostgreSQL.
-    with tidegate_server(tmp_path / "data", env=env, password="pg-password") as server:
-        with server.client() as client:
-            got = client.get(f"/v2/{name}/manifests/1.0")
-            assert got.status_code == 200
-            assert got.headers["docker-content-digest"] == sha256(body)
-            assert client.get("/v2/_catalog").json()["repositories"] == [name]
+    with (
+        tidegate_server(data, env=env, password="pg-password") as server,
+        server.client() as client,
+    ):
+        got = client.get(f"/v2/{name}/manifests/1.0")
+        assert got.status_code == 200
+        assert got.headers["docker-content-digest"] == sha256(body)
+        assert client.get("/v2/_catalog").json()["repositories"] == [name]
