@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -133,12 +132,3 @@ class RssSampler(threading.Thread):
             if (slot, ph) in self.peak and (slot, ph) in self.baseline
         ]
         return max(rises) if rises else None
-
-
-def wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not Path(f"/proc/{pid}").exists():
-            return True
-        time.sleep(0.05)
-    return False

@@ -127,7 +127,12 @@ def _rows() -> list[Row]:
                 ">= 0.8x nginx",
                 lambda M, f=fig: _ge(M(f, "tidegate", "gibs"), M(f, "nginx", "gibs"), 0.8),
             ),
-            Row(f"1 GiB download, {n} stream(s): server CPU", fig, "cpu_s_per_gib", _spg),
+            Row(
+                f"1 GiB download, {n} stream{'s' if n > 1 else ''}: server CPU",
+                fig,
+                "cpu_s_per_gib",
+                _spg,
+            ),
         ]
     rows += [
         Row(

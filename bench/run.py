@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -23,6 +25,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+
+import httpx
 
 import loads
 import report
@@ -35,7 +39,7 @@ from procstat import RssSampler
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
-# tool -> Debian package (scripts/system-deps installs them)
+# tool -> Debian package providing it
 TOOLS = {
     "docker-registry": "docker-registry",
     "htpasswd": "apache2-utils",
@@ -54,6 +58,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--only", action="append", default=[], help=f"groups: {', '.join(GROUPS)}")
     p.add_argument("--rounds", type=int, help="rounds per figure (default 3)")
     p.add_argument("--duration", type=float, help="seconds per load run (default 5, quick 2)")
+    p.add_argument(
+        "--reference-noauth",
+        action="store_true",
+        help="run the reference without auth (how PERFORMANCE.md's anchors were measured)",
+    )
     p.add_argument("--repo", default="dev/bench", help="image name on both registries")
     g = p.add_argument_group("the tidegate slot")
     g.add_argument("--tidegate-cmd", default=str(Path(sys.executable).parent / "tidegate"))
@@ -78,6 +87,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error(f"unknown group(s) {unknown}; choose from {list(GROUPS)}")
     if not groups:
         groups = [g for g in GROUPS if not (args.quick and g in BIG_GROUPS)]
+    if args.tidegate_url and not args.tidegate_password:
+        p.error("--tidegate-url needs --tidegate-password (or TIDEGATE_ADMIN_PASSWORD)")
     args.groups = groups
     args.rounds = args.rounds or 3
     args.duration = args.duration or (2.0 if args.quick else 5.0)
@@ -90,7 +101,7 @@ def check_tools() -> None:
         pkgs = " ".join(sorted(set(missing.values())))
         sys.exit(
             f"bench: missing tools: {', '.join(missing)}.\n"
-            f"Install them with scripts/system-deps, or: apt-get install {pkgs}"
+            f"Install them (as root): apt-get install {pkgs}"
         )
 
 
@@ -101,6 +112,20 @@ def _first_line(cmd: list[str]) -> str:
         return "?"
     text = (out.stdout or out.stderr).strip().splitlines()
     return text[0] if text else "?"
+
+
+def tool_versions() -> str:
+    found = []
+    for cmd, pattern in (
+        (["docker-registry", "--version"], r"(\d+\.\d+\.\d+)"),
+        (["nginx", "-v"], r"nginx/(\S+)"),
+        (["wrk", "--version"], r"wrk \S*?(\d+\.\d+\.\d+)"),
+        (["ab", "-V"], r"Version (\S+)"),
+        (["curl", "--version"], r"curl (\S+)"),
+    ):
+        m = re.search(pattern, _first_line(cmd))
+        found.append(f"{cmd[0]} {m.group(1) if m else '?'}")
+    return ", ".join(found)
 
 
 def header(args: argparse.Namespace, slots: dict[str, Slot], describe: dict[str, str]) -> str:
@@ -123,10 +148,9 @@ def header(args: argparse.Namespace, slots: dict[str, Slot], describe: dict[str,
         f"- host: {os.cpu_count()} vCPU, {cpu}, Linux {platform.release()}, "
         f"load average at start {os.getloadavg()[0]:.2f}",
         f"- tidegate slot: {describe['tidegate']}, auth {tg_auth}",
-        f"- reference: {describe['reference']}, htpasswd (bcrypt) Basic auth",
+        f"- reference: {describe['reference']}",
         f"- nginx: {describe['nginx']}",
-        f"- tools: {_first_line(['wrk', '--version']).split(' Copyright')[0]}; "
-        f"{_first_line(['ab', '-V'])}; {_first_line(['curl', '--version'])[:40]}",
+        f"- tools: {tool_versions()}",
         f"- tree: {rev}",
     ]
     if args.tidegate_standin:
@@ -188,18 +212,24 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def start_servers(
-    args: argparse.Namespace, workdir: Path, root: Path, ref_pw: str
-) -> tuple[dict[str, servers.Server], dict[str, str]]:
-    started: dict[str, servers.Server] = {}
-    started["reference"] = servers.start_reference("reference", workdir, "bench", ref_pw)
+    args: argparse.Namespace,
+    workdir: Path,
+    root: Path,
+    ref_pw: str,
+    started: dict[str, servers.Server],
+) -> None:
+    """Start every server, recording each in `started` as soon as it runs (for cleanup)."""
+    started["reference"] = servers.start_reference(
+        "reference", workdir, "bench", ref_pw, auth=not args.reference_noauth
+    )
     if args.tidegate_url:
         started["tidegate"] = servers.external(args.tidegate_url, args.tidegate_pid)
     elif args.tidegate_standin:
         args.tidegate_user, args.tidegate_password = "bench", ref_pw
         started["tidegate"] = servers.start_reference("tidegate-standin", workdir, "bench", ref_pw)
-        started["tidegate"].description = "STAND-IN: docker-registry 2.8.2"
+        started["tidegate"].description = "STAND-IN: " + started["tidegate"].description
     else:
-        if not Path(args.tidegate_cmd.split()[0]).exists():
+        if not shutil.which(shlex.split(args.tidegate_cmd)[0]):
             sys.exit(
                 f"bench: {args.tidegate_cmd} not found; install the project (pip install -e .) "
                 "or use --tidegate-url / --tidegate-standin"
@@ -210,7 +240,6 @@ def start_servers(
             args.tidegate_cmd, workdir, args.tidegate_password, env, args.tidegate_start_timeout
         )
     started["nginx"] = servers.start_nginx(workdir, root)
-    return started, {k: s.description for k, s in started.items()}
 
 
 def make_slots(
@@ -218,7 +247,7 @@ def make_slots(
 ) -> dict[str, Slot]:
     slots: dict[str, Slot] = {}
     for name, user, pw, mode in (
-        ("reference", "bench", ref_pw, "basic"),
+        ("reference", "bench", ref_pw, "none" if args.reference_noauth else "basic"),
         ("tidegate", args.tidegate_user, args.tidegate_password or "", args.tidegate_auth),
     ):
         srv = started[name]
@@ -261,38 +290,59 @@ def run(args: argparse.Namespace, workdir: Path) -> str:
     ref_pw = secrets.token_urlsafe(18)
     root = nginx_root(workdir, args.repo, image)
     started: dict[str, servers.Server] = {}
+    slots: dict[str, Slot] = {}
     try:
-        started, describe = start_servers(args, workdir, root, ref_pw)
+        start_servers(args, workdir, root, ref_pw, started)
         slots = make_slots(args, started, ref_pw)
-        sampler = RssSampler({k: s.pid for k, s in slots.items() if k != "nginx"})
-        sampler.start()
-        sampler.set_phase("seed")
-        for name in ("reference", "tidegate"):
-            reg = slots[name].registry
-            assert reg is not None
-            print(f"seeding {name} ...", file=sys.stderr)
-            seed(reg, image)
-            verify(reg, image)
-        tmp = workdir / "tmp"
-        tmp.mkdir()
-        bench = Bench(slots, image, args.rounds, args.duration, tmp, sampler)
-        for s in slots.values():  # warm-up, not recorded
-            loads.wrk(s.url("manifests/latest"), s.headers(basic_header("x", "y")), 8, 1, tmp)
-        for group in args.groups:
-            for figure in GROUPS[group]:
-                print(f"{figure} ...", file=sys.stderr)
-                bench.run(figure, group)
-        sampler.close()
-        results = {**bench.results, **rss_results(sampler)}
-        text = header(args, slots, describe) + "\n\n" + report.table(results)
-        if bench.notes:
-            text += "\n\n## Notes\n\n" + "\n".join(f"- {n}" for n in bench.notes)
-        text += "\n\n## Rounds\n\n" + report.raw_rounds(results)
-        text += f"\n\n(run took {time.monotonic() - t_start:.0f} s)\n"
-        return text
+        text = measure(args, workdir, image, started, slots)
     finally:
-        for s in started.values():
-            s.stop()
+        for slot in slots.values():
+            if slot.registry is not None:
+                slot.registry.close()
+        for srv in started.values():
+            srv.stop()
+    return text + f"\n\n(run took {time.monotonic() - t_start:.0f} s)\n"
+
+
+def measure(
+    args: argparse.Namespace,
+    workdir: Path,
+    image: Image,
+    started: dict[str, servers.Server],
+    slots: dict[str, Slot],
+) -> str:
+    """Seed, warm up, run the figures; the report's markdown."""
+    sampler = RssSampler({k: s.pid for k, s in slots.items() if k != "nginx"})
+    sampler.start()
+    sampler.set_phase("seed")
+    for name in ("reference", "tidegate"):
+        reg = slots[name].registry
+        assert reg is not None
+        print(f"seeding {name} ...", file=sys.stderr)
+        seed(reg, image)
+        verify(reg, image)
+    tmp = workdir / "tmp"
+    tmp.mkdir()
+    bench = Bench(slots, image, args.rounds, args.duration, tmp, sampler)
+    for s in slots.values():  # warm-up, not recorded
+        loads.wrk(s.url("manifests/latest"), s.headers(basic_header("x", "y")), 8, 1, tmp)
+    for group in args.groups:
+        for figure in GROUPS[group]:
+            print(f"{figure} ...", file=sys.stderr)
+            bench.run(figure, group)
+    sampler.close()
+    for name, srv in started.items():
+        if srv.proc is not None and srv.proc.poll() is not None:
+            bench.notes.append(
+                f"{name} EXITED during the run (code {srv.proc.returncode}); log tail:\n\n"
+                + "".join(f"    {ln}\n" for ln in srv.log_tail().splitlines())
+            )
+    results = {**bench.results, **rss_results(sampler)}
+    describe = {k: s.description for k, s in started.items()}
+    text = header(args, slots, describe) + "\n\n" + report.table(results)
+    if bench.notes:
+        text += "\n\n## Notes\n\n" + "\n".join(f"- {n}" for n in bench.notes)
+    return text + "\n\n## Rounds\n\n" + report.raw_rounds(results)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -303,6 +353,10 @@ def main(argv: list[str] | None = None) -> int:
     os.chmod(workdir, 0o755)  # nginx workers (nobody) must reach the static root
     try:
         text = run(args, workdir)
+    except (RuntimeError, httpx.HTTPError) as exc:
+        hint = "" if args.keep else "\n(rerun with --keep to keep the temp dir and its logs)"
+        print(f"bench: {exc}{hint}", file=sys.stderr)
+        return 1
     finally:
         if args.keep:
             print(f"kept {workdir}", file=sys.stderr)

@@ -128,8 +128,10 @@ auth:
 """
 
 
-def start_reference(name: str, workdir: Path, user: str, password: str) -> Server:
-    """docker-registry with bcrypt htpasswd auth; ready when /v2/ answers 401."""
+def start_reference(
+    name: str, workdir: Path, user: str, password: str, auth: bool = True
+) -> Server:
+    """docker-registry with bcrypt htpasswd auth (ready when /v2/ answers 401), or without."""
     base = workdir / name
     base.mkdir(parents=True)
     htpasswd = base / "htpasswd"
@@ -139,13 +141,15 @@ def start_reference(name: str, workdir: Path, user: str, password: str) -> Serve
     htpasswd.write_text(line + "\n")
     port = free_port()
     config = base / "config.yml"
-    config.write_text(
-        REGISTRY_CONFIG.format(name=name, data=base / "data", port=port, htpasswd=htpasswd)
-    )
+    text = REGISTRY_CONFIG.format(name=name, data=base / "data", port=port, htpasswd=htpasswd)
+    if not auth:
+        text = text[: text.index("auth:")]
+    config.write_text(text)
     log = workdir / "logs" / f"{name}.log"
     proc = _spawn(["docker-registry", "serve", str(config)], log)
-    server = Server(name, f"http://127.0.0.1:{port}", proc, log, "docker-registry 2.8.2")
-    _wait_ready(server, lambda r: r.status_code == 401, timeout=30)
+    desc = "docker-registry, htpasswd (bcrypt) Basic auth" if auth else "docker-registry, NO auth"
+    server = Server(name, f"http://127.0.0.1:{port}", proc, log, desc)
+    _wait_ready(server, lambda r: r.status_code == (401 if auth else 200), timeout=30)
     return server
 
 
