@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 
 from tidegate.db.fastread import FastReader
+from tidegate.db.generation import Generation
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -34,9 +35,13 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def sqlite_path(url: str) -> str:
+    return url.split("///", 1)[-1].split("?", 1)[0]
+
+
 def make_engine(url: str, pool: bool = True) -> Engine:
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
+        path = sqlite_path(url)
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
@@ -59,7 +64,13 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.is_sqlite = url.startswith("sqlite")
-        self.fast = FastReader(make_engine(url, pool=False))
+        # SQLite: every process is on this host, so a shared mapping can tell them of writes.
+        self.generation = (
+            Generation(Path(f"{sqlite_path(url)}-generation"))
+            if (self.is_sqlite and sqlite_path(url) not in ("", ":memory:"))
+            else None
+        )
+        self.fast = FastReader(make_engine(url, pool=False), self.generation)
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (Alembic)."""
@@ -71,8 +82,11 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        with self.engine.connect().execution_options(immediate=True) as conn, conn.begin():
-            yield conn
+        with self.engine.connect().execution_options(immediate=True) as conn:
+            with conn.begin():
+                yield conn
+            if self.generation is not None:
+                self.generation.bump()  # after the commit: see tidegate.db.generation
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
