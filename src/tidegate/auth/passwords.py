@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import string
 import threading
 import time
 from typing import Generic, TypeVar
@@ -31,8 +32,12 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
+_ALPHABET = string.ascii_letters + string.digits
+
+
 def generate_password() -> str:
-    return secrets.token_urlsafe(18)
+    """24 letters and digits (~143 bits): nothing a shell or a CLI flag parser trips over."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(24))
 
 
 class VerifiedCredentialCache(Generic[T]):

@@ -1,33 +1,56 @@
-"""``tidegate serve``: first-start bootstrap in this process, then the ASGI server."""
+"""``tidegate serve``: first-start bootstrap in a short-lived child process, then the ASGI server.
+
+The bootstrap (migrations, default repositories, admin user) runs in a spawned child so that
+this supervising process never loads the database stack: it stays small, which counts because
+the memory target covers every server process.
+"""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 
 from rich.console import Console
 
 from tidegate.config import Settings
-from tidegate.db import Database
-from tidegate.services.bootstrap import bootstrap
+
+
+def _bootstrap_in_child() -> tuple[bool, str | None]:
+    from tidegate.config import load_settings
+    from tidegate.db import Database
+    from tidegate.services.bootstrap import bootstrap
+
+    settings = load_settings()
+    db = Database(settings.resolved_database_url)
+    try:
+        result = bootstrap(db, settings)
+    finally:
+        db.dispose()
+    return result.first_start, result.admin_password
 
 
 def run(settings: Settings, out: Console) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     os.environ["TIDEGATE_DATA"] = str(settings.data_dir.resolve())
-    db = Database(settings.resolved_database_url)
-    result = bootstrap(db, settings)
-    db.dispose()
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+        first_start, admin_password = pool.submit(_bootstrap_in_child).result()
     url = f"http://{settings.listen}"
-    out.print(f"Tidegate listening on [bold]{url}[/bold] (data in {settings.data_dir.resolve()})")
-    if result.admin_password:
-        out.print(
+
+    def say(text: str) -> None:
+        out.print(text, soft_wrap=True)  # never wrap a password or a command
+
+    say(f"Tidegate listening on [bold]{url}[/bold] (data in {settings.data_dir.resolve()})")
+    if admin_password:
+        say(
             "First start: created user [bold]admin[/bold] with password "
-            f"[bold]{result.admin_password}[/bold]\n"
-            "  It is shown only this once. Log in with: "
-            f"podman login --tls-verify=false {settings.listen} -u admin"
+            f"[bold]{admin_password}[/bold]"
         )
-    elif result.first_start:
-        out.print("First start: created user [bold]admin[/bold] with the configured password.")
+        say("  It is shown only this once. Log in with:")
+        say(f"  podman login --tls-verify=false -u admin {settings.listen}")
+    elif first_start:
+        say("First start: created user [bold]admin[/bold] with the configured password.")
     if settings.server == "uvicorn":
         import uvicorn
 

@@ -37,7 +37,7 @@ _LINKED_BLOB_SIZE = (
 )
 
 
-_CACHE_BYTES = 16 * 1024 * 1024
+_CACHE_BYTES = 8 * 1024 * 1024
 
 
 class FastReader:
