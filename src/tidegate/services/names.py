@@ -81,4 +81,6 @@ class NameResolver:
             raise NameInvalid(
                 f"{name!r} names a repository but no image: use {key}/<image>, e.g. {key}/app"
             )
-        return ImageRef(record, image)
+        ref = ImageRef(record, image)
+        ref.require_local()  # remote and virtual repositories are configured, not served yet
+        return ref

@@ -1,0 +1,30 @@
+"""The repository model holds all three kinds; this version serves local ones and says so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.integration.conftest import error_code
+from tests.support.server import tidegate_server
+
+CONFIG = """
+repositories:
+  - {key: dev, kind: local, stage: dev}
+  - {key: hub, kind: remote, upstream: "https://registry-1.docker.io"}
+  - {key: docker, kind: virtual, members: [dev, hub], default_deploy: dev}
+"""
+
+
+def test_remote_and_virtual_repositories_answer_unsupported(tmp_path: Path) -> None:
+    config = tmp_path / "tidegate.yaml"
+    config.write_text(CONFIG)
+    with tidegate_server(tmp_path / "data", config=config) as server, server.client() as c:
+        for key, kind in (("hub", "remote"), ("docker", "virtual")):
+            r = c.get(f"/v2/{key}/library/alpine/manifests/3.20")
+            assert r.status_code == 405
+            assert error_code(r) == "UNSUPPORTED"
+            assert f"a {kind} repository" in r.json()["errors"][0]["message"]
+            assert c.post(f"/v2/{key}/app/blobs/uploads/").status_code == 405
+        unknown = c.get("/v2/nope/app/tags/list")
+        assert "known repositories: dev, docker, hub" in unknown.json()["errors"][0]["message"]
+        assert c.get("/v2/_catalog").json() == {"repositories": []}
