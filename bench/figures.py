@@ -4,6 +4,7 @@ target takes each position, and records per-round metrics plus server CPU spent 
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -113,7 +114,7 @@ class Bench:
     def _with(
         self, names: list[str], fn: Callable[[Slot], Metrics]
     ) -> dict[str, Callable[[], Metrics]]:
-        return {n: (lambda s=self.slots[n]: fn(s)) for n in names if n in self.slots}
+        return {n: functools.partial(fn, self.slots[n]) for n in names if n in self.slots}
 
     def small(self, figure: str) -> None:
         manifest, blob = "manifests/latest", f"blobs/{self.image.small_digest}"

@@ -38,7 +38,7 @@ class Registry:
         return r
 
     def _location(self, r: httpx.Response) -> str:
-        loc = r.headers.get("location")
+        loc: str | None = r.headers.get("location")
         if not loc:
             raise UploadError(f"{r.request.method} {r.request.url}: no Location header")
         return urljoin(self.base_url, loc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,6 +78,25 @@ def _p50_target(verb: str) -> tuple[str, Check | None]:
     return "<= 0.3 ms", lambda M: _ge(0.3, M("get1", "tidegate", "p50_ms"))
 
 
+def _manifest_rate_ok(f: str, M: Medians) -> bool | None:
+    return _all(
+        _ge(M(f, "tidegate", "rps"), M(f, "reference", "rps"), 12),
+        _ge(M(f, "tidegate", "rps"), M(f, "nginx", "rps"), 0.2),
+    )
+
+
+def _manifest_p99_ok(f: str, M: Medians) -> bool | None:
+    return _ge(M(f, "reference", "p99_ms"), M(f, "tidegate", "p99_ms"))
+
+
+def _manifest_cpu_ok(f: str, M: Medians) -> bool | None:
+    return _ge(175.0, M(f, "tidegate", "cpu_us"))
+
+
+def _download_rate_ok(f: str, M: Medians) -> bool | None:
+    return _ge(M(f, "tidegate", "gibs"), M(f, "nginx", "gibs"), 0.8)
+
+
 def _rows() -> list[Row]:
     rows: list[Row] = []
     for verb, f64, f1, tool in (("GET", "get64", "get1", "wrk"), ("HEAD", "head64", "head1", "ab")):
@@ -87,10 +107,7 @@ def _rows() -> list[Row]:
                 "rps",
                 _rps,
                 ">= 12x ref, >= 0.2x nginx",
-                lambda M, f=f64: _all(
-                    _ge(M(f, "tidegate", "rps"), M(f, "reference", "rps"), 12),
-                    _ge(M(f, "tidegate", "rps"), M(f, "nginx", "rps"), 0.2),
-                ),
+                functools.partial(_manifest_rate_ok, f64),
             ),
             Row(
                 f"manifest {verb}, 64 conn: p99",
@@ -98,7 +115,7 @@ def _rows() -> list[Row]:
                 "p99_ms",
                 _ms,
                 "< ref",
-                lambda M, f=f64: _ge(M(f, "reference", "p99_ms"), M(f, "tidegate", "p99_ms")),
+                functools.partial(_manifest_p99_ok, f64),
             ),
             Row(
                 f"manifest {verb}, 64 conn: server CPU/req",
@@ -106,7 +123,7 @@ def _rows() -> list[Row]:
                 "cpu_us",
                 _us,
                 "<= 175 us",
-                lambda M, f=f64: _ge(175.0, M(f, "tidegate", "cpu_us")),
+                functools.partial(_manifest_cpu_ok, f64),
             ),
             Row(f"manifest {verb}, 1 conn: rate", f1, "rps", _rps),
             Row(f"manifest {verb}, 1 conn: p50", f1, "p50_ms", _ms, *_p50_target(verb)),
@@ -125,7 +142,7 @@ def _rows() -> list[Row]:
                 "gibs",
                 _gibs,
                 ">= 0.8x nginx",
-                lambda M, f=fig: _ge(M(f, "tidegate", "gibs"), M(f, "nginx", "gibs"), 0.8),
+                functools.partial(_download_rate_ok, fig),
             ),
             Row(
                 f"1 GiB download, {n} stream{'s' if n > 1 else ''}: server CPU",

@@ -186,7 +186,7 @@ def test_tampered_and_garbage_tokens_are_refused(server: RunningServer) -> None:
 def _token(server: RunningServer, *scopes: str) -> dict[str, str]:
     r = httpx.get(
         f"{server.url}/auth/token",
-        params=[("service", "tidegate")] + [("scope", s) for s in scopes],
+        params=(("service", "tidegate"), *(("scope", s) for s in scopes)),
         auth=server.auth,
     )
     return {"Authorization": f"Bearer {r.json()['token']}"}

@@ -107,9 +107,9 @@ def test_acknowledged_pushes_survive_sigkill(tmp_path: Path) -> None:
             name = f"dev/durable/w{worker}"
             listing = client.get(f"/v2/{name}/tags/list")
             for tag in listing.json().get("tags", []):
-                manifest = client.get(f"/v2/{name}/manifests/{tag}")
-                assert manifest.status_code == 200
-                for layer in manifest.json()["layers"]:
+                tagged = client.get(f"/v2/{name}/manifests/{tag}")
+                assert tagged.status_code == 200
+                for layer in tagged.json()["layers"]:
                     head = client.head(f"/v2/{name}/blobs/{layer['digest']}")
                     assert head.status_code == 200
                     assert head.headers["content-length"] == str(layer["size"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -244,7 +245,7 @@ def test_delete_manifest_removes_its_tags_and_tag_delete_keeps_the_manifest(
 def test_chunked_transfer_encoding_manifest_push(client: httpx.Client, name: str) -> None:
     body = image_manifest(client, name)
 
-    def chunks() -> object:
+    def chunks() -> Iterator[bytes]:
         yield body[:10]
         yield body[10:]
 
