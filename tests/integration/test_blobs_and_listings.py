@@ -132,3 +132,20 @@ def test_catalog_lists_full_names_sorted_with_pagination(client: httpx.Client, n
     page = client.get("/v2/_catalog", params={"n": 1, "last": f"{name}/a"})
     assert page.json()["repositories"] == [f"{name}/m"]
     assert page.headers["link"].endswith('; rel="next"')
+
+
+def test_absurd_numbers_in_ranges_and_pagination_are_clear_errors(
+    client: httpx.Client, name: str, blob: tuple[str, bytes]
+) -> None:
+    digest, _ = blob
+    huge = "9" * 5000
+    r = client.get(f"/v2/{name}/blobs/{digest}", headers={"Range": f"bytes={huge}-"})
+    assert r.status_code == 416
+    upload = client.post(f"/v2/{name}/blobs/uploads/").headers["location"]
+    r = client.patch(upload, content=b"x", headers={"Content-Range": f"0-{huge}"})
+    assert r.status_code == 416
+    for n in (huge, "²", "-1", "1e3"):
+        for path in (f"/v2/{name}/tags/list", "/v2/_catalog"):
+            r = client.get(path, params={"n": n})
+            assert r.status_code == 400, (path, n)
+            assert "whole number" in r.json()["errors"][0]["message"]

@@ -254,3 +254,21 @@ def test_chunked_transfer_encoding_manifest_push(client: httpx.Client, name: str
     )
     assert r.status_code == 201
     assert client.get(f"/v2/{name}/manifests/streamed").content == body
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        (b'{"schemaVersion": 2, "annotations": {"a": "\\ud800"}}', "UTF-8"),
+        (b"\xff\xfe{}", "UTF-8"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"a":' * 50_000 + b"1" + b"}" * 50_000, "nested too deeply"),
+    ],
+)
+def test_hostile_manifest_bodies_are_refused_cleanly(
+    client: httpx.Client, name: str, body: bytes, needle: str
+) -> None:
+    r = push_manifest(client, name, "hostile", body)
+    assert r.status_code == 400
+    assert error_code(r) == "MANIFEST_INVALID"
+    assert needle in r.json()["errors"][0]["message"]

@@ -78,7 +78,12 @@ class TokenCodec:
     def _decode(self, token: str, typ: str) -> dict[str, Any]:
         try:
             claims: dict[str, Any] = jwt.decode(
-                token, self._secret, algorithms=["HS256"], audience=self.service, issuer=ISSUER
+                token,
+                self._secret,
+                algorithms=["HS256"],
+                audience=self.service,
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "aud", "iss"]},
             )
         except jwt.ExpiredSignatureError:
             raise Unauthorized("the token has expired: log in again") from None
@@ -86,6 +91,8 @@ class TokenCodec:
             raise Unauthorized("the token is not valid for this registry") from None
         if claims.get("typ") != typ:
             raise Unauthorized(f"expected a {typ} token")
+        if not isinstance(claims.get("sub"), str):
+            raise Unauthorized("the token names no subject")
         return claims
 
     def verify_access(self, token: str) -> AccessClaims:
@@ -101,10 +108,13 @@ class TokenCodec:
 
     def _verify_access(self, token: str) -> AccessClaims:
         claims = self._decode(token, "access")
+        entries = claims.get("access") or []
+        if not isinstance(entries, list):
+            raise Unauthorized("the token's access claim is malformed")
         access = tuple(
-            Scope(str(a.get("type")), str(a.get("name")), tuple(a.get("actions") or ()))
-            for a in claims.get("access") or ()
-            if isinstance(a, dict)
+            Scope(str(a.get("type")), str(a.get("name")), tuple(str(x) for x in a["actions"]))
+            for a in entries
+            if isinstance(a, dict) and isinstance(a.get("actions"), list)
         )
         return AccessClaims(
             str(claims["sub"]), access, int(claims["exp"]), bool(claims.get("adm", False))

@@ -126,8 +126,16 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
     if len(body) > MAX_MANIFEST_BYTES:
         raise ManifestInvalid(f"manifest is larger than {MAX_MANIFEST_BYTES} bytes")
     try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        doc = json.loads(body.decode("utf-8"))
+        # Lone surrogates ("\\ud800") parse but are not text: refuse them here, not in storage.
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except UnicodeError:
+        raise ManifestInvalid(
+            "manifest is not valid JSON text: it must be UTF-8, without lone surrogate escapes"
+        ) from None
+    except RecursionError:
+        raise ManifestInvalid("manifest JSON is nested too deeply") from None
+    except ValueError as exc:
         raise ManifestInvalid(f"manifest is not valid JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise ManifestInvalid("manifest must be a JSON object")

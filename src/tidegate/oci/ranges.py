@@ -7,8 +7,9 @@ import re
 
 from tidegate.errors import RangeNotSatisfiable
 
-_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
-_CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
+_RANGE_RE = re.compile(r"bytes=([0-9]*)-([0-9]*)", re.ASCII)
+_CONTENT_RANGE_RE = re.compile(r"(?:bytes[ =])?([0-9]+)-([0-9]+)(?:/(?:[0-9]+|\*))?", re.ASCII)
+_MAX_DIGITS = 19  # beyond any real size; also keeps int() far from its digit limit
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -20,10 +21,12 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """
     if not header:
         return None
-    m = _RANGE_RE.match(header.strip().replace(" ", ""))
+    m = _RANGE_RE.fullmatch(header.strip().replace(" ", ""))
     if not m or (not m.group(1) and not m.group(2)):
         return None
     first, last = m.group(1), m.group(2)
+    if len(first) > _MAX_DIGITS or len(last) > _MAX_DIGITS:
+        raise RangeNotSatisfiable(f"range {header[:60]!r} is outside any blob", size)
     if not first:  # suffix range: the last N bytes
         length = int(last)
         if length == 0 or size == 0:
@@ -45,10 +48,10 @@ def parse_content_range(header: str | None) -> tuple[int, int] | None:
     """
     if header is None or header == "":
         return None
-    m = _CONTENT_RANGE_RE.match(header.strip())
-    if not m:
+    m = _CONTENT_RANGE_RE.fullmatch(header.strip())
+    if not m or len(m.group(1)) > _MAX_DIGITS or len(m.group(2)) > _MAX_DIGITS:
         raise RangeNotSatisfiable(
-            f"malformed Content-Range {header!r}: expected <start>-<end>, e.g. 0-1023", -1
+            f"malformed Content-Range {header[:60]!r}: expected <start>-<end>, e.g. 0-1023", -1
         )
     start, end = int(m.group(1)), int(m.group(2))
     if end < start:

@@ -143,3 +143,22 @@ def test_expired_refresh_token_is_refused(codec: TokenCodec) -> None:
     )
 
     assert "expired" in refused(codec, expired, "refresh")
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"typ": "access", "access": []},  # no subject
+        {"typ": "access", "sub": 42, "access": []},  # subject not a string
+        {"typ": "access", "sub": "admin", "access": 7},  # access not a list
+    ],
+    ids=["no-sub", "int-sub", "int-access"],
+)
+def test_correctly_signed_but_malformed_claims_are_refused(
+    codec: TokenCodec, claims: dict[str, object]
+) -> None:
+    now = int(time.time())
+    full = {"iss": "tidegate", "aud": SERVICE, "iat": now, "exp": now + 60, **claims}
+    token = jwt.encode(full, SECRET, algorithm="HS256")
+    with pytest.raises(Unauthorized):
+        codec.verify_access(token)

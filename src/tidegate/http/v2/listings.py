@@ -19,8 +19,10 @@ def _page(ctx: Ctx) -> tuple[int | None, str | None]:
     n_text = ctx.query("n")
     n = None
     if n_text is not None:
-        if not n_text.isdigit():
-            raise InvalidRequest(f"n must be a non-negative integer, not {n_text!r}")
+        if not (n_text.isascii() and n_text.isdigit()) or len(n_text) > 9:
+            raise InvalidRequest(
+                f"n must be a whole number from 0 to 999999999, not {n_text[:20]!r}"
+            )
         n = min(int(n_text), MAX_PAGE)
     return n, ctx.query("last") or None
 

@@ -12,11 +12,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tidegate.errors import NotFound, TidegateError, Unsupported
+from tidegate.errors import BlobUploadInvalid, NotFound, TidegateError, Unsupported
 from tidegate.http.auth import Challenged, Requirement
 from tidegate.http.errors import oci_error_response
 from tidegate.http.v2 import blobs, listings, manifests, uploads
@@ -105,8 +105,16 @@ class V2App:
         except TidegateError as exc:
             challenge = {"WWW-Authenticate": exc.challenge} if isinstance(exc, Challenged) else None
             response = oci_error_response(exc, challenge, head)
+        except ClientDisconnect:
+            # The client went away mid-body: nothing was committed; an upload keeps what it got.
+            log.info("client disconnected", path=request.scope["path"], method=request.method)
+            response = oci_error_response(
+                BlobUploadInvalid("the client disconnected before the body was complete"),
+                None,
+                head,
+            )
         except Exception:
-            log.exception("unhandled error", path=request.url.path, method=request.method)
+            log.exception("unhandled error", path=request.scope["path"], method=request.method)
             response = oci_error_response(
                 TidegateError("internal error; the request was not completed"), None, head
             )
