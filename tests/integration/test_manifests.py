@@ -272,3 +272,35 @@ def test_hostile_manifest_bodies_are_refused_cleanly(
     assert r.status_code == 400
     assert error_code(r) == "MANIFEST_INVALID"
     assert needle in r.json()["errors"][0]["message"]
+
+
+def test_content_an_image_still_uses_cannot_be_deleted_from_under_it(
+    client: httpx.Client, name: str
+) -> None:
+    body = image_manifest(client, name, layer=b"in use")
+    assert push_manifest(client, name, "v1", body).status_code == 201
+    layer = json.loads(body)["layers"][0]["digest"]
+    r = client.delete(f"/v2/{name}/blobs/{layer}")
+    assert r.status_code == 409
+    assert "still used by manifest" in r.json()["errors"][0]["message"]
+    assert client.get(f"/v2/{name}/blobs/{layer}").status_code == 200
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [{"mediaType": OCI_MANIFEST, "digest": sha256(body), "size": len(body)}],
+        }
+    ).encode()
+    r = client.put(
+        f"/v2/{name}/manifests/idx",
+        content=index,
+        headers={"Content-Type": "application/vnd.oci.image.index.v1+json"},
+    )
+    assert r.status_code == 201
+    r = client.delete(f"/v2/{name}/manifests/{sha256(body)}")
+    assert r.status_code == 409
+    assert "still listed by index" in r.json()["errors"][0]["message"]
+    # Parents first, then children, then blobs: each step succeeds.
+    assert client.delete(f"/v2/{name}/manifests/{sha256(index)}").status_code == 202
+    assert client.delete(f"/v2/{name}/manifests/{sha256(body)}").status_code == 202
+    assert client.delete(f"/v2/{name}/blobs/{layer}").status_code == 202

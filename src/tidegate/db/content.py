@@ -97,6 +97,25 @@ def blob_holders(conn: Connection, digest: str, limit: int = 100) -> list[tuple[
     return [(int(rid), str(image)) for rid, image in rows]
 
 
+def referencing_manifests(
+    conn: Connection, repository_id: int, image: str, digest: str, kind: str
+) -> list[str]:
+    """Digests of manifests in (repository, image) that reference ``digest`` as ``kind``."""
+    rows = conn.execute(
+        select(manifests.c.digest)
+        .join(manifest_references, manifest_references.c.manifest_id == manifests.c.id)
+        .where(
+            manifests.c.repository_id == repository_id,
+            manifests.c.image == image,
+            manifest_references.c.digest == digest,
+            manifest_references.c.kind == kind,
+        )
+        .order_by(manifests.c.digest)
+        .limit(10)
+    ).scalars()
+    return list(rows)
+
+
 def unlink_blob(conn: Connection, repository_id: int, image: str, digest: str) -> bool:
     result = conn.execute(
         delete(repository_blobs).where(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from tidegate.blobstore import BlobStore
 from tidegate.db import Database
 from tidegate.db import content as q
-from tidegate.errors import BlobUnknown
+from tidegate.errors import BlobUnknown, Conflict
 from tidegate.oci.digest import Digest
 from tidegate.services.names import ImageRef, NameResolver
 
@@ -56,5 +56,11 @@ class BlobService:
         """Unlink a blob from ``ref``; the bytes stay until garbage collection."""
         ref.require_local()
         with self._db.transaction() as conn:
+            users = q.referencing_manifests(conn, ref.repository_id, ref.image, str(digest), "blob")
+            if users:
+                raise Conflict(
+                    f"blob {digest} is still used by manifest(s) {', '.join(users)} in"
+                    f" {ref.name}: delete those first, so no image is left without its layers"
+                )
             if not q.unlink_blob(conn, ref.repository_id, ref.image, str(digest)):
                 raise BlobUnknown(f"blob {digest} is unknown to {ref.name}")

@@ -11,6 +11,7 @@ from tidegate.auth.principals import Principal
 from tidegate.db import Database
 from tidegate.db import content as q
 from tidegate.errors import (
+    Conflict,
     Denied,
     DigestInvalid,
     ManifestBlobUnknown,
@@ -154,6 +155,14 @@ class ManifestService:
                 raise Denied(
                     f"manifest {digest} is tagged in {ref.repository.key!r}, whose tags are"
                     " immutable"
+                )
+            parents = q.referencing_manifests(
+                conn, ref.repository_id, ref.image, str(digest), "manifest"
+            )
+            if parents:
+                raise Conflict(
+                    f"manifest {digest} is still listed by index(es) {', '.join(parents)} in"
+                    f" {ref.name}: delete those first, so no index is left incomplete"
                 )
             if not q.delete_manifest(conn, ref.repository_id, ref.image, str(digest)):
                 raise ManifestUnknown(f"manifest {digest} is unknown to {ref.name}")
