@@ -54,20 +54,23 @@ def build(settings: Settings) -> Built:
         evaluator,
         TokenCodec(token_secret(db), SERVICE_NAME, settings.token_ttl),
     )
+    gatekeeper = Gatekeeper(tokens)
     services = Services(
         names=names,
         blobs=BlobService(db, BlobStore(driver), names),
         uploads=UploadService(db, UploadStore(driver)),
         manifests=ManifestService(db),
         catalog=CatalogService(db, names, evaluator),
-        gatekeeper=Gatekeeper(tokens),
+        gatekeeper=gatekeeper,
     )
 
     def ready() -> None:
         names.repositories()
         driver.list("")
 
-    app = build_asgi(V2App(services), TokenEndpoint(tokens), ready, db.dispose)
+    app = build_asgi(
+        V2App(services), TokenEndpoint(tokens, gatekeeper.password_checks), ready, db.dispose
+    )
     return Built(app, db, services)
 
 

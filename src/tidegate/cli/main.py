@@ -29,19 +29,23 @@ def _load(config: Path | None) -> Settings:
     try:
         return load_settings(config)
     except ConfigInvalid as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
+        err.print(f"[red]error:[/red] {exc.message}", soft_wrap=True)
         raise typer.Exit(2) from None
 
 
 @app.command()
 def serve(config: ConfigOption = None) -> None:
     """Run the registry (SQLite + local disk by default; nothing else to start)."""
-    from tidegate.cli.serve import run
+    from tidegate.cli.serve import AddressInUse, run
 
     settings = _load(config)
     if config is not None:
         os.environ["TIDEGATE_CONFIG"] = str(config.resolve())
-    run(settings, out)
+    try:
+        run(settings, out)
+    except AddressInUse as exc:
+        err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 @config_app.command("check")

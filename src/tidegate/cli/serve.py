@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import socket
 from concurrent.futures import ProcessPoolExecutor
 
 from rich.console import Console
@@ -30,7 +31,27 @@ def _bootstrap_in_child() -> tuple[bool, str | None]:
     return result.first_start, result.admin_password
 
 
+class AddressInUse(Exception):
+    pass
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """granian binds with SO_REUSEPORT, so a second server on a busy port would start and
+    silently share the traffic with the first. Refuse instead."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise AddressInUse(
+                f"cannot listen on {host}:{port}: {exc.strerror}. Is another Tidegate (or"
+                " another program) running there? Choose another address with"
+                " TIDEGATE_LISTEN=HOST:PORT or `listen:` in the config."
+            ) from None
+
+
 def run(settings: Settings, out: Console) -> None:
+    _check_port_free(settings.host, settings.port)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     os.environ["TIDEGATE_DATA"] = str(settings.data_dir.resolve())
     spawn = multiprocessing.get_context("spawn")

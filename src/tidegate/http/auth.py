@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 from dataclasses import dataclass
 
+import anyio
 import anyio.to_thread
 from starlette.requests import Request
 
@@ -83,9 +85,16 @@ def parse_basic(header: str) -> tuple[str, str] | None:
     return (username, password) if sep else None
 
 
+def password_checks_limiter() -> anyio.CapacityLimiter:
+    """argon2 checks get their own few threads: a flood of wrong passwords then queues here,
+    in the event loop, instead of filling the thread pool every upload and push needs."""
+    return anyio.CapacityLimiter(max(1, os.cpu_count() or 1))
+
+
 class Gatekeeper:
     def __init__(self, tokens: TokenService) -> None:
         self.tokens = tokens
+        self.password_checks = password_checks_limiter()
 
     def challenge(self, request: Request, scopes: list[Requirement], error: str | None) -> str:
         host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
@@ -120,7 +129,7 @@ class Gatekeeper:
             try:
                 if user is None:
                     user = await anyio.to_thread.run_sync(
-                        self.tokens.credentials.authenticate, *creds
+                        self.tokens.credentials.authenticate, *creds, limiter=self.password_checks
                     )
             except Unauthorized as exc:
                 raise AuthChallenge(exc.message, self.challenge(request, scopes, None)) from None

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
+import anyio
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -36,8 +37,9 @@ def _oauth_error(error: str, description: str, status: int) -> Response:
 
 
 class TokenEndpoint:
-    def __init__(self, tokens: TokenService) -> None:
+    def __init__(self, tokens: TokenService, password_checks: anyio.CapacityLimiter) -> None:
         self.tokens = tokens
+        self.password_checks = password_checks
 
     async def _basic(self, request: Request) -> Principal | None:
         header = request.headers.get("authorization", "")
@@ -46,7 +48,12 @@ class TokenEndpoint:
         creds = parse_basic(header)
         if creds is None:
             raise Unauthorized("malformed Basic credentials")
-        return await anyio.to_thread.run_sync(self.tokens.credentials.authenticate, *creds)
+        known = self.tokens.credentials.recently_verified(*creds)
+        if known is not None:
+            return known
+        return await anyio.to_thread.run_sync(
+            self.tokens.credentials.authenticate, *creds, limiter=self.password_checks
+        )
 
     def _body(self, issued: IssuedToken, oauth: bool) -> dict[str, object]:
         body: dict[str, object] = {
@@ -90,7 +97,10 @@ class TokenEndpoint:
         try:
             if grant == "password":
                 principal = await anyio.to_thread.run_sync(
-                    self.tokens.credentials.authenticate, one("username"), one("password")
+                    self.tokens.credentials.authenticate,
+                    one("username"),
+                    one("password"),
+                    limiter=self.password_checks,
                 )
             elif grant == "refresh_token":
                 principal = await anyio.to_thread.run_sync(
