@@ -32,7 +32,7 @@ class RangeNotSatisfiable(BlobUploadInvalid):
     """A chunk does not start where the upload ends, or a read range is outside the blob."""
 
     def __init__(self, message: str, size: int) -> None:
-        super().__init__(message, detail={"size": size})
+        super().__init__(message, detail={"size": size} if size >= 0 else None)
         self.size = size
 
 

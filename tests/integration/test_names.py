@@ -59,3 +59,34 @@ def test_unknown_endpoint_and_wrong_method(client: httpx.Client) -> None:
     wrong = client.post("/v2/dev/app/tags/list")
     assert wrong.status_code == 405
     assert error_code(wrong) == "UNSUPPORTED"
+
+
+def test_wrong_method_lists_the_allowed_ones(client: httpx.Client) -> None:
+    r = client.request("PATCH", "/v2/dev/app/manifests/v1")
+    assert r.status_code == 405
+    assert set(r.headers["allow"].split(", ")) == {"GET", "HEAD", "PUT", "DELETE"}
+
+
+def test_a_newline_in_a_name_is_name_invalid(client: httpx.Client) -> None:
+    r = client.get("/v2/dev/a%0Ab/tags/list")
+    assert r.status_code == 400
+    assert error_code(r) == "NAME_INVALID"
+
+
+def test_head_errors_announce_the_length_a_get_would_have(client: httpx.Client) -> None:
+    head = client.head("/v2/dev/app/manifests/nope")
+    get = client.get("/v2/dev/app/manifests/nope")
+    assert head.status_code == get.status_code == 404
+    assert head.content == b""
+    assert head.headers["content-length"] == str(len(get.content))
+
+
+def test_a_hostile_host_header_is_not_echoed_into_the_challenge(server: object) -> None:
+    from tests.support.server import RunningServer
+
+    assert isinstance(server, RunningServer)
+    r = httpx.get(f"{server.url}/v2/", headers={"Host": 'evil",error="x'})
+    assert r.status_code == 401
+    challenge = r.headers["www-authenticate"]
+    assert "evil" not in challenge
+    assert challenge.startswith('Bearer realm="http://127.0.0.1:')

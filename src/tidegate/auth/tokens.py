@@ -90,7 +90,7 @@ class TokenCodec:
         except jwt.PyJWTError:
             raise Unauthorized("the token is not valid for this registry") from None
         if claims.get("typ") != typ:
-            raise Unauthorized(f"expected a {typ} token")
+            raise Unauthorized(f"this is not {'an' if typ == 'access' else 'a'} {typ} token")
         if not isinstance(claims.get("sub"), str):
             raise Unauthorized("the token names no subject")
         return claims

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 from dataclasses import dataclass
 
 import anyio
@@ -36,6 +37,7 @@ from tidegate.errors import Denied, NameInvalid, Unauthorized
 from tidegate.oci.names import split_name
 
 TOKEN_PATH = "/auth/token"
+_HOST_RE = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +99,10 @@ class Gatekeeper:
         self.password_checks = password_checks_limiter()
 
     def challenge(self, request: Request, scopes: list[Requirement], error: str | None) -> str:
-        host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
+        host = request.headers.get("host", "")
+        if not _HOST_RE.fullmatch(host):  # never echo a header's quotes into the challenge
+            server = request.scope.get("server") or ("127.0.0.1", 80)
+            host = f"{server[0]}:{server[1]}"
         realm = f"{request.url.scheme}://{host}{TOKEN_PATH}"
         header = f'Bearer realm="{realm}",service="{self.tokens.codec.service}"'
         wanted = " ".join(s.scope for s in scopes if s.scope)

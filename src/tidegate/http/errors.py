@@ -58,6 +58,8 @@ def oci_error_response(
     all_headers = dict(headers or {})
     if isinstance(error, e.RangeNotSatisfiable) and error.size >= 0:
         all_headers.setdefault("Content-Range", f"bytes */{error.size}")
+    if head:  # no body, but the length a GET would have sent (RFC 9110)
+        all_headers["Content-Length"] = str(len(body))
     return Response(
         b"" if head else body,
         status_code=status,

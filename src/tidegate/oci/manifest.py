@@ -95,13 +95,16 @@ def _media_type(doc: dict[str, Any], content_type: str) -> str:
     declared = doc.get("mediaType")
     if declared is not None and not isinstance(declared, str):
         raise ManifestInvalid("mediaType must be a string")
-    if declared in mt.SCHEMA1 or content_type in mt.SCHEMA1 or doc.get("schemaVersion") == 1:
+    version = doc.get("schemaVersion")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ManifestInvalid("schemaVersion must be the integer 2")
+    if declared in mt.SCHEMA1 or content_type in mt.SCHEMA1 or version == 1:
         raise ManifestInvalid(
             "Docker schema1 manifests are not supported: push with a current client"
             " (schema2 or OCI)"
         )
-    if doc.get("schemaVersion") != 2:
-        raise ManifestInvalid("schemaVersion must be 2")
+    if version != 2:
+        raise ManifestInvalid("schemaVersion must be the integer 2")
     if declared and content_type in mt.MANIFESTS and declared != content_type:
         raise ManifestInvalid(
             f"Content-Type {content_type!r} does not match the manifest's mediaType {declared!r}"

@@ -216,7 +216,7 @@ def test_schema_version_must_be_2(version: Any) -> None:
     else:
         doc["schemaVersion"] = version
 
-    assert "schemaVersion must be 2" in refused(doc)
+    assert "schemaVersion must be the integer 2" in refused(doc)
 
 
 @pytest.mark.parametrize(

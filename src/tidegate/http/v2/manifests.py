@@ -34,6 +34,7 @@ async def get_manifest(ctx: Ctx) -> Response:
 
 async def put_manifest(ctx: Ctx) -> Response:
     ref = ctx.ref()
+    ref.require_push_allowed()  # before reading a byte: DENIED beats "too large"
     reference = ctx.params["reference"]
     body = await ctx.read_body(MAX_MANIFEST_BYTES)
     extra_tags = ctx.request.query_params.getlist("tag")

@@ -38,7 +38,9 @@ class Route:
 
 
 def _route(methods: str, pattern: str, handler: Handler, action: str | None) -> Route:
-    return Route(frozenset(methods.split()), re.compile(f"^/v2/{pattern}$"), handler, action)
+    # DOTALL: a name with a newline must reach the name check (NAME_INVALID), not fall through
+    pattern_re = re.compile(f"/v2/{pattern}", re.DOTALL)
+    return Route(frozenset(methods.split()), pattern_re, handler, action)
 
 
 ROUTES: tuple[Route, ...] = (
@@ -63,17 +65,17 @@ ROUTES: tuple[Route, ...] = (
 _API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
 
 
-def match(method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
-    """(route, params, path_known): path_known is True when only the method is wrong."""
-    path_known = False
+def match(method: str, path: str) -> tuple[Route | None, dict[str, str], frozenset[str]]:
+    """(route, params, allowed): ``allowed`` lists the methods the path supports."""
+    allowed: frozenset[str] = frozenset()
     for route in ROUTES:
-        m = route.pattern.match(path)
+        m = route.pattern.fullmatch(path)
         if m is None:
             continue
         if method in route.methods:
-            return route, m.groupdict(), True
-        path_known = True
-    return None, {}, path_known
+            return route, m.groupdict(), allowed | route.methods
+        allowed |= route.methods
+    return None, {}, allowed
 
 
 def requirement_for(route: Route, params: dict[str, str]) -> Requirement:
@@ -103,8 +105,10 @@ class V2App:
         try:
             response = await self._dispatch(request)
         except TidegateError as exc:
-            challenge = {"WWW-Authenticate": exc.challenge} if isinstance(exc, Challenged) else None
-            response = oci_error_response(exc, challenge, head)
+            headers = {"WWW-Authenticate": exc.challenge} if isinstance(exc, Challenged) else {}
+            if isinstance(exc, Unsupported) and isinstance(exc.detail, dict):
+                headers["Allow"] = ", ".join(exc.detail.get("allow", []))
+            response = oci_error_response(exc, headers, head)
         except ClientDisconnect:
             # The client went away mid-body: nothing was committed; an upload keeps what it got.
             log.info("client disconnected", path=request.scope["path"], method=request.method)
@@ -123,10 +127,13 @@ class V2App:
         await response(scope, receive, send)
 
     async def _dispatch(self, request: Request) -> ASGIApp:
-        route, params, path_known = match(request.method, request.scope["path"])
+        route, params, allowed = match(request.method, request.scope["path"])
         if route is None:
-            if path_known:
-                raise Unsupported(f"{request.method} is not supported on {request.url.path}")
+            if allowed:
+                raise Unsupported(
+                    f"{request.method} is not supported on {request.url.path}",
+                    detail={"allow": sorted(allowed)},
+                )
             raise NotFound(f"no registry endpoint at {request.url.path}")
         caller = await self.services.gatekeeper.check(
             request, requirement_for(route, params), mount_source(route, request)
