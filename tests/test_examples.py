@@ -35,3 +35,37 @@ def test_config_check_names_the_bad_key(tmp_path: Path) -> None:
     assert "listen: Value error, expected HOST:PORT" in result.stderr
     assert "workers:" in result.stderr
     assert "repositories.0.key" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "needle"),
+    [
+        ("repositories:\n  - {key: dev}\n  - {key: dev}\n", "duplicate key(s) dev"),
+        ("repositories:\n  - {key: hub, kind: remote}\n", "'hub' needs an upstream"),
+        (
+            "repositories:\n  - {key: docker, kind: virtual, members: [dev]}\n",
+            "unknown member(s) dev",
+        ),
+    ],
+)
+def test_repositories_that_do_not_fit_together_are_refused(
+    tmp_path: Path, yaml_text: str, needle: str
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml_text)
+    result = subprocess.run(
+        [str(TIDEGATE), "config", "check", str(bad)], capture_output=True, text=True, env={}
+    )
+    assert result.returncode == 2
+    assert needle in result.stderr
+
+
+def test_config_check_hides_the_database_password(tmp_path: Path) -> None:
+    config = tmp_path / "pg.yaml"
+    config.write_text("database_url: postgresql+psycopg://tg:hunter2@db.example/tidegate\n")
+    result = subprocess.run(
+        [str(TIDEGATE), "config", "check", str(config)], capture_output=True, text=True, env={}
+    )
+    assert result.returncode == 0
+    assert "hunter2" not in result.stdout
+    assert "postgresql+psycopg://tg:********@db.example/tidegate" in result.stdout

@@ -7,12 +7,21 @@ key and the reason. Imports only ``tidegate.errors`` and ``tidegate.oci``.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tidegate.errors import ConfigInvalid
 from tidegate.oci.names import REPOSITORY_KEY_RE
@@ -104,6 +113,37 @@ class Settings(_Strict):
         if value is not None and len(value.get_secret_value()) < 8:
             raise ValueError("must be at least 8 characters")
         return value
+
+    @model_validator(mode="after")
+    def _repositories_fit_together(self) -> Settings:
+        repos = self.repositories or []
+        keys = [r.key for r in repos]
+        duplicates = sorted({k for k in keys if keys.count(k) > 1})
+        if duplicates:
+            raise ValueError(f"repositories: duplicate key(s) {', '.join(duplicates)}")
+        known = set(keys)
+        for r in repos:
+            if r.kind == "remote" and not r.upstream:
+                raise ValueError(f"repositories: remote repository {r.key!r} needs an upstream")
+            missing = [m for m in r.members if m not in known]
+            if r.kind == "virtual" and missing:
+                raise ValueError(
+                    f"repositories: virtual repository {r.key!r} lists unknown member(s) "
+                    + ", ".join(missing)
+                )
+            if r.default_deploy and r.default_deploy not in r.members:
+                raise ValueError(
+                    f"repositories: default_deploy {r.default_deploy!r} of {r.key!r} is not"
+                    " one of its members"
+                )
+        return self
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective settings for display: secrets, and any password in a URL, hidden."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        if self.database_url:
+            data["database_url"] = re.sub(r"(//[^:/@]*:)[^@]*@", r"\1********@", self.database_url)
+        return data
 
     @property
     def host(self) -> str:

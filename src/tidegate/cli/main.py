@@ -53,7 +53,7 @@ def config_check(file: Path) -> None:
     """Validate a config file and print the effective settings (secrets hidden)."""
     settings = _load(file)
     out.print(f"[green]ok[/green]: {file} is valid")
-    out.print_json(settings.model_dump_json(exclude_none=True))
+    out.print_json(data=settings.redacted())
 
 
 def main() -> None:
