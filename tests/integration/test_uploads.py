@@ -137,3 +137,14 @@ def test_mount_links_a_blob_from_another_repository(client: httpx.Client, name: 
     assert r.status_code == 201
     assert r.headers["location"] == f"/v2/{target}/blobs/{digest}"
     assert client.get(f"/v2/{target}/blobs/{digest}").content == data
+
+
+def test_chunk_shorter_than_its_content_range_is_refused_and_not_kept(
+    client: httpx.Client, name: str
+) -> None:
+    loc = start(client, name)
+    r = client.patch(loc, content=b"12345", headers={"Content-Range": "0-99"})
+    assert r.status_code == 400
+    assert error_code(r) == "SIZE_INVALID"
+    assert "announced 100" in r.json()["errors"][0]["message"]
+    assert client.get(loc).headers["range"] == "0-0"

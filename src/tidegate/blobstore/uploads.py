@@ -54,7 +54,8 @@ class UploadStore:
     async def append(
         self, upload_id: str, chunks: AsyncIterator[bytes], limit: int | None = None
     ) -> int:
-        """Append the stream; return the new size. ``limit`` caps the bytes accepted."""
+        """Append the stream; return the new size. With ``limit`` the stream must be exactly
+        that long; otherwise nothing of it is kept (SizeInvalid)."""
         path = upload_data_path(upload_id)
         writer = await anyio.to_thread.run_sync(lambda: self.driver.writer(path, append=True))
         start = writer.size
@@ -80,6 +81,11 @@ class UploadStore:
                     await anyio.to_thread.run_sync(flush, batch)
             if pending:
                 await anyio.to_thread.run_sync(flush, pending)
+            if limit is not None and writer.size - start != limit:
+                raise SizeInvalid(
+                    f"the chunk has {writer.size - start} bytes but its Content-Range"
+                    f" announced {limit}"
+                )
         except SizeInvalid:
             # A refused chunk leaves the upload as it was, so the client can resend it.
             writer.close()
