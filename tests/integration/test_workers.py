@@ -32,3 +32,25 @@ def test_delete_and_move_are_seen_by_every_worker(tmp_path: Path) -> None:
         for _ in range(20):
             with server.client() as c:
                 assert c.get(f"/v2/{name}/manifests/v").status_code == 404
+
+
+def test_the_same_chunk_sent_to_several_workers_is_taken_once(tmp_path: Path) -> None:
+    import concurrent.futures
+    import os
+
+    chunk = os.urandom(3_000_000)
+    with tidegate_server(tmp_path / "data", env={"TIDEGATE_WORKERS": "2"}) as server:
+        for _ in range(5):
+            with server.client() as c:
+                loc = c.post("/v2/dev/workers/race/blobs/uploads/").headers["location"]
+
+            def patch(loc: str = loc) -> int:
+                with server.client() as c:
+                    r = c.patch(loc, content=chunk, headers={"Content-Range": "0-2999999"})
+                    return r.status_code
+
+            with concurrent.futures.ThreadPoolExecutor(4) as pool:
+                codes = sorted(pool.map(lambda _: patch(), range(4)))
+            assert codes == [202, 416, 416, 416]
+            with server.client() as c:
+                assert c.get(loc).headers["range"] == "0-2999999"

@@ -2,6 +2,7 @@
 
     blobs/<algorithm>/<first two hex characters>/<hex>   committed content, immutable
     uploads/<upload id>/data                             bytes of an upload in progress
+    uploads/<upload id>/lock                             advisory lock: one appender at a time
 
 A blob path only ever appears by an atomic move of a verified, fsynced upload file, so a
 reader never sees a partial blob.
@@ -28,6 +29,10 @@ def upload_dir(upload_id: str) -> str:
 
 def upload_data_path(upload_id: str) -> str:
     return f"{upload_dir(upload_id)}/data"
+
+
+def upload_lock_path(upload_id: str) -> str:
+    return f"{upload_dir(upload_id)}/lock"
 
 
 def is_upload_id(text: str) -> bool:

@@ -7,12 +7,21 @@ bytes already on storage once. Only the commit fsyncs.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+import anyio
 import anyio.to_thread
 
-from tidegate.blobstore.layout import blob_path, upload_data_path, upload_dir
+from tidegate.blobstore.layout import (
+    blob_path,
+    upload_data_path,
+    upload_dir,
+    upload_lock_path,
+)
 from tidegate.errors import BlobUploadUnknown, DigestInvalid, SizeInvalid
 from tidegate.oci.digest import Digest, Hasher, new_hasher
 from tidegate.storage import PathNotFound, StorageDriver
@@ -25,6 +34,32 @@ class UploadStore:
         self.driver = driver
         self._hashers: dict[str, tuple[int, Hasher]] = {}
         self._lock = threading.Lock()
+
+    @asynccontextmanager
+    async def exclusive(self, upload_id: str) -> AsyncIterator[None]:
+        """Across processes on this host: one request at a time appends to an upload.
+
+        An advisory lock on a file beside the upload's bytes, taken without blocking a thread
+        (polled). Drivers without local files rely on the caller's in-process lock.
+        """
+        path = self.driver.local_path(upload_lock_path(upload_id))
+        if path is None:
+            yield
+            return
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except FileNotFoundError:
+            raise BlobUploadUnknown(f"upload {upload_id} has no data on storage") from None
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    await anyio.sleep(0.02)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
 
     def create(self, upload_id: str) -> None:
         self.driver.writer(upload_data_path(upload_id)).close()

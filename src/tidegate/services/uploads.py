@@ -63,7 +63,7 @@ class UploadService:
         """Append one chunk; a chunk that does not start where the upload ends is refused
         (RangeNotSatisfiable) and nothing is appended. Returns the new size."""
         await anyio.to_thread.run_sync(self._check, ref, upload_id)
-        async with self._lock(upload_id):
+        async with self._lock(upload_id), self._store.exclusive(upload_id):
             size = await anyio.to_thread.run_sync(self._store.size, upload_id)
             limit = None
             if content_range is not None:
@@ -87,7 +87,7 @@ class UploadService:
     ) -> int:
         """Append the last chunk (possibly empty), verify against ``digest``, commit."""
         await self.append(ref, upload_id, chunks, content_range)
-        async with self._lock(upload_id):
+        async with self._lock(upload_id), self._store.exclusive(upload_id):
             try:
                 size = await anyio.to_thread.run_sync(self._store.commit, upload_id, digest)
             except DigestInvalid:
