@@ -62,6 +62,7 @@ def build(settings: Settings) -> Built:
         manifests=ManifestService(db),
         catalog=CatalogService(db, names, evaluator),
         gatekeeper=gatekeeper,
+        body_idle_timeout=settings.body_idle_timeout,
     )
 
     def ready() -> None:

@@ -37,6 +37,7 @@ ENV_KEYS: dict[str, str] = {
     "TIDEGATE_SERVER": "server",
     "TIDEGATE_LOG_LEVEL": "log_level",
     "TIDEGATE_TOKEN_TTL": "token_ttl",
+    "TIDEGATE_BODY_IDLE_TIMEOUT": "body_idle_timeout",
 }
 
 
@@ -91,6 +92,7 @@ class Settings(_Strict):
     server: Literal["granian", "uvicorn"] = "granian"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     token_ttl: int = Field(default=900, ge=30, le=86400)
+    body_idle_timeout: float = Field(default=60.0, gt=0, le=3600)
 
     @field_validator("default_repository")
     @classmethod

@@ -94,16 +94,18 @@ class UploadStore:
         path = upload_data_path(upload_id)
         writer = await anyio.to_thread.run_sync(lambda: self.driver.writer(path, append=True))
         start = writer.size
+        pending: list[bytes] = []
+        pending_bytes = 0
+        hasher: Hasher | None = None
+
+        def flush(blocks: list[bytes]) -> None:
+            assert hasher is not None
+            for block in blocks:
+                writer.write(block)
+                hasher.update(block)
+
         try:
             hasher = await anyio.to_thread.run_sync(self._hasher_at, upload_id, start)
-            pending: list[bytes] = []
-            pending_bytes = 0
-
-            def flush(blocks: list[bytes]) -> None:
-                for block in blocks:
-                    writer.write(block)
-                    hasher.update(block)
-
             async for chunk in chunks:
                 if not chunk:
                     continue
@@ -115,16 +117,23 @@ class UploadStore:
                     batch, pending, pending_bytes = pending, [], 0
                     await anyio.to_thread.run_sync(flush, batch)
             if pending:
-                await anyio.to_thread.run_sync(flush, pending)
+                batch, pending = pending, []
+                await anyio.to_thread.run_sync(flush, batch)
             if limit is not None and writer.size - start != limit:
                 raise SizeInvalid(
                     f"the chunk has {writer.size - start} bytes but its Content-Range"
                     f" announced {limit}"
                 )
-        except SizeInvalid:
-            # A refused chunk leaves the upload as it was, so the client can resend it.
-            writer.close()
-            await anyio.to_thread.run_sync(self.driver.truncate, path, start)
+        except BaseException:
+            # A chunk with a Content-Range is all or nothing: a refused, cut off or abandoned
+            # one leaves the upload as it was, so the client can resend it. A streamed body
+            # keeps what arrived (the client asks for the offset and resumes).
+            with anyio.CancelScope(shield=True):
+                if limit is None and pending and hasher is not None:
+                    await anyio.to_thread.run_sync(flush, pending)
+                writer.close()
+                if limit is not None:
+                    await anyio.to_thread.run_sync(self.driver.truncate, path, start)
             raise
         finally:
             writer.close()

@@ -36,14 +36,14 @@ def _load(config: Path | None) -> Settings:
 @app.command()
 def serve(config: ConfigOption = None) -> None:
     """Run the registry (SQLite + local disk by default; nothing else to start)."""
-    from tidegate.cli.serve import AddressInUse, run
+    from tidegate.cli.serve import AddressInUse, BootstrapFailed, run
 
     settings = _load(config)
     if config is not None:
         os.environ["TIDEGATE_CONFIG"] = str(config.resolve())
     try:
         run(settings, out)
-    except AddressInUse as exc:
+    except (AddressInUse, BootstrapFailed) as exc:
         err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
 

@@ -1,23 +1,25 @@
 """``tidegate serve``: first-start bootstrap in a short-lived child process, then the ASGI server.
 
-The bootstrap (migrations, default repositories, admin user) runs in a spawned child so that
+The bootstrap (migrations, default repositories, admin user) runs in a child process so that
 this supervising process never loads the database stack: it stays small, which counts because
 the memory target covers every server process.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import json
 import os
 import socket
-from concurrent.futures import ProcessPoolExecutor
+import subprocess
+import sys
 
 from rich.console import Console
 
 from tidegate.config import Settings
 
 
-def _bootstrap_in_child() -> tuple[bool, str | None]:
+def bootstrap_main() -> None:
+    """Entry point of the bootstrap child: settings from the environment, result as JSON."""
     from tidegate.config import load_settings
     from tidegate.db import Database
     from tidegate.services.bootstrap import bootstrap
@@ -28,7 +30,21 @@ def _bootstrap_in_child() -> tuple[bool, str | None]:
         result = bootstrap(db, settings)
     finally:
         db.dispose()
-    return result.first_start, result.admin_password
+    print(json.dumps({"first_start": result.first_start, "password": result.admin_password}))
+
+
+class BootstrapFailed(Exception):
+    pass
+
+
+def _bootstrap_in_child() -> tuple[bool, str | None]:
+    code = "from tidegate.cli.serve import bootstrap_main; bootstrap_main()"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise BootstrapFailed(f"first-start setup failed: {last}")
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    return bool(answer["first_start"]), answer["password"]
 
 
 class AddressInUse(Exception):
@@ -54,9 +70,7 @@ def run(settings: Settings, out: Console) -> None:
     _check_port_free(settings.host, settings.port)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     os.environ["TIDEGATE_DATA"] = str(settings.data_dir.resolve())
-    spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
-        first_start, admin_password = pool.submit(_bootstrap_in_child).result()
+    first_start, admin_password = _bootstrap_in_child()
     url = f"http://{settings.listen}"
 
     def say(text: str) -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import anyio
 from starlette.requests import Request
 
-from tidegate.errors import ManifestTooLarge
+from tidegate.errors import BlobUploadInvalid, ManifestTooLarge
 from tidegate.http.auth import Caller, Gatekeeper, Requirement
 from tidegate.services.blobs import BlobService
 from tidegate.services.catalog import CatalogService
@@ -25,6 +26,7 @@ class Services:
     manifests: ManifestService
     catalog: CatalogService
     gatekeeper: Gatekeeper
+    body_idle_timeout: float = 60.0
 
 
 @dataclass(slots=True)
@@ -44,8 +46,23 @@ class Ctx:
     def query(self, key: str) -> str | None:
         return self.request.query_params.get(key)
 
-    def body(self) -> AsyncIterator[bytes]:
-        return self.request.stream()
+    async def body(self) -> AsyncIterator[bytes]:
+        """The request body as it arrives; a client that sends nothing for
+        ``body_idle_timeout`` seconds is cut off, so a stalled request cannot hold an upload
+        (or a worker) forever."""
+        stream = self.request.stream().__aiter__()
+        while True:
+            try:
+                with anyio.fail_after(self.services.body_idle_timeout):
+                    chunk = await stream.__anext__()
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise BlobUploadInvalid(
+                    f"no data arrived for {self.services.body_idle_timeout:g} seconds; the request"
+                    " was cut off (an upload keeps the complete chunks it received)"
+                ) from None
+            yield chunk
 
     async def read_body(self, limit: int) -> bytes:
         """The whole (small) body; ManifestTooLarge past ``limit`` bytes."""
@@ -56,7 +73,7 @@ class Ctx:
             )
         parts: list[bytes] = []
         size = 0
-        async for chunk in self.request.stream():
+        async for chunk in self.body():
             size += len(chunk)
             if size > limit:
                 raise ManifestTooLarge(f"the body is larger than the limit of {limit} bytes")
