@@ -339,16 +339,16 @@ def test_resolve_manifest_by_tag_and_by_digest(db: Database) -> None:
     set_tag(db, dev, "1.0", manifest_digest, image="shop/other")  # tag in another image
 
     expected = (manifest_digest, mt.DOCKER_MANIFEST, content)
-    with db.read() as conn:
-        assert cq.resolve_manifest(conn, dev, IMAGE, "1.0", by_digest=False) == expected
-        assert cq.resolve_manifest(conn, dev, IMAGE, manifest_digest, by_digest=True) == expected
-        assert cq.resolve_manifest(conn, dev, IMAGE, "2.0", by_digest=False) is None
-        assert cq.resolve_manifest(conn, dev, IMAGE, digest("x"), by_digest=True) is None
-        # the manifest lives only in dev/shop/cart
-        assert cq.resolve_manifest(conn, dev, "shop/other", "1.0", by_digest=False) is None
-        assert cq.resolve_manifest(conn, dev, "shop/other", manifest_digest, True) is None
-        assert cq.resolve_manifest(conn, prod, IMAGE, "1.0", by_digest=False) is None
-        assert cq.resolve_manifest(conn, prod, IMAGE, manifest_digest, by_digest=True) is None
+    fast = db.fast  # the hot path that serves manifest GET/HEAD
+    assert fast.resolve_manifest(dev, IMAGE, "1.0", by_digest=False) == expected
+    assert fast.resolve_manifest(dev, IMAGE, manifest_digest, by_digest=True) == expected
+    assert fast.resolve_manifest(dev, IMAGE, "2.0", by_digest=False) is None
+    assert fast.resolve_manifest(dev, IMAGE, digest("x"), by_digest=True) is None
+    # the manifest lives only in dev/shop/cart
+    assert fast.resolve_manifest(dev, "shop/other", "1.0", by_digest=False) is None
+    assert fast.resolve_manifest(dev, "shop/other", manifest_digest, True) is None
+    assert fast.resolve_manifest(prod, IMAGE, "1.0", by_digest=False) is None
+    assert fast.resolve_manifest(prod, IMAGE, manifest_digest, by_digest=True) is None
 
 
 def test_existing_manifests_returns_the_present_subset(db: Database) -> None:
@@ -376,8 +376,8 @@ def test_manifest_content_is_shared_across_repositories(db: Database) -> None:
     with db.transaction() as conn:
         assert cq.delete_manifest(conn, dev, IMAGE, manifest_digest) is True
     with db.read() as conn:
-        assert cq.resolve_manifest(conn, dev, IMAGE, manifest_digest, by_digest=True) is None
-        resolved = cq.resolve_manifest(conn, prod, IMAGE, manifest_digest, by_digest=True)
+        assert db.fast.resolve_manifest(dev, IMAGE, manifest_digest, by_digest=True) is None
+        resolved = db.fast.resolve_manifest(prod, IMAGE, manifest_digest, by_digest=True)
         assert resolved == (manifest_digest, mt.OCI_MANIFEST, content)
         assert cq.manifest_content(conn, manifest_digest) == content
         assert cq.manifest_content(conn, digest("never pushed")) is None
@@ -429,7 +429,7 @@ def test_delete_manifest_removes_its_tags_and_references(db: Database) -> None:
         assert cq.tag_digest(conn, dev, IMAGE, "1.0") is None
         assert cq.tag_digest(conn, dev, IMAGE, "latest") is None
         assert cq.list_tags(conn, dev, IMAGE, None, None) == ["multi"]
-        assert cq.resolve_manifest(conn, dev, IMAGE, "multi", by_digest=False) is not None
+        assert db.fast.resolve_manifest(dev, IMAGE, "multi", by_digest=False) is not None
     assert count_rows(db, manifest_references, references == doomed_id) == 0
     assert count_rows(db, manifest_references, references == index_id) == 2
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, exists, func, insert, select, update
+from sqlalchemy import Connection, delete, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tidegate.db.records import ManifestRecord
@@ -71,20 +71,27 @@ def linked_blob_size(conn: Connection, repository_id: int, image: str, digest: s
     ).scalar()
 
 
-def linked_blobs(
-    conn: Connection, repository_id: int, image: str, digests: Iterable[str]
+def _present(
+    conn: Connection, table: Any, repository_id: int, image: str, digests: Iterable[str]
 ) -> set[str]:
+    """Which of ``digests`` have a row in ``table`` for (repository, image)."""
     wanted = list(set(digests))
     if not wanted:
         return set()
     rows = conn.execute(
-        select(repository_blobs.c.digest).where(
-            repository_blobs.c.repository_id == repository_id,
-            repository_blobs.c.image == image,
-            repository_blobs.c.digest.in_(wanted),
+        select(table.c.digest).where(
+            table.c.repository_id == repository_id,
+            table.c.image == image,
+            table.c.digest.in_(wanted),
         )
     ).scalars()
     return set(rows)
+
+
+def linked_blobs(
+    conn: Connection, repository_id: int, image: str, digests: Iterable[str]
+) -> set[str]:
+    return _present(conn, repository_blobs, repository_id, image, digests)
 
 
 def blob_holders(conn: Connection, digest: str, limit: int = 100) -> list[tuple[int, str]]:
@@ -162,44 +169,10 @@ def manifest_content(conn: Connection, digest: str) -> bytes | None:
     ).scalar()
 
 
-def resolve_manifest(
-    conn: Connection, repository_id: int, image: str, reference: str, by_digest: bool
-) -> tuple[str, str, bytes] | None:
-    """(digest, media type, content) of a tag or digest in (repository, image), in one query."""
-    query = select(manifests.c.digest, manifests.c.media_type, manifest_contents.c.content).join(
-        manifest_contents, manifest_contents.c.digest == manifests.c.digest
-    )
-    if by_digest:
-        query = query.where(manifests.c.digest == reference)
-    else:
-        query = query.join(
-            tags,
-            and_(
-                tags.c.repository_id == manifests.c.repository_id,
-                tags.c.image == manifests.c.image,
-                tags.c.digest == manifests.c.digest,
-            ),
-        ).where(tags.c.name == reference)
-    row = conn.execute(
-        query.where(manifests.c.repository_id == repository_id, manifests.c.image == image)
-    ).first()
-    return (row[0], row[1], row[2]) if row else None
-
-
 def existing_manifests(
     conn: Connection, repository_id: int, image: str, digests: Iterable[str]
 ) -> set[str]:
-    wanted = list(set(digests))
-    if not wanted:
-        return set()
-    rows = conn.execute(
-        select(manifests.c.digest).where(
-            manifests.c.repository_id == repository_id,
-            manifests.c.image == image,
-            manifests.c.digest.in_(wanted),
-        )
-    ).scalars()
-    return set(rows)
+    return _present(conn, manifests, repository_id, image, digests)
 
 
 def put_manifest(
