@@ -58,6 +58,7 @@ def test_environment_names_are_the_documented_contract() -> None:
         "TIDEGATE_SERVER": "server",
         "TIDEGATE_LOG_LEVEL": "log_level",
         "TIDEGATE_TOKEN_TTL": "token_ttl",
+        "TIDEGATE_BODY_IDLE_TIMEOUT": "body_idle_timeout",
     }
 
 
