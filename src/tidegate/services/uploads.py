@@ -14,6 +14,7 @@ import anyio
 import anyio.to_thread
 
 from tidegate.blobstore import UploadStore
+from tidegate.blobstore.layout import is_upload_id
 from tidegate.db import Database
 from tidegate.db import content as content_q
 from tidegate.db import uploads as upload_q
@@ -43,6 +44,8 @@ class UploadService:
         return upload_id
 
     def _check(self, ref: ImageRef, upload_id: str) -> None:
+        if not is_upload_id(upload_id):
+            raise BlobUploadUnknown(f"upload {upload_id[:80]!r} is unknown to {ref.name}")
         with self._db.read() as conn:
             record = upload_q.get(conn, upload_id)
         if record is None or record.repository_id != ref.repository_id or record.image != ref.image:
