@@ -34,6 +34,7 @@ from tidegate.auth.scopes import WIRE_ACTIONS
 from tidegate.auth.token_service import TokenService
 from tidegate.auth.tokens import AccessClaims
 from tidegate.errors import Denied, NameInvalid, Unauthorized
+from tidegate.http.errors import WithHeaders
 from tidegate.oci.names import split_name
 
 TOKEN_PATH = "/auth/token"
@@ -66,16 +67,12 @@ class Caller:
     claims: AccessClaims | None  # set for bearer tokens; None for Basic credentials
 
 
-class Challenged:
-    """Mixin: an error that carries a ``WWW-Authenticate`` challenge for the response."""
+class AuthChallenge(Unauthorized, WithHeaders):
+    """Unauthorized, with the ``WWW-Authenticate`` challenge the client needs."""
 
-    challenge: str
-
-
-class AuthChallenge(Unauthorized, Challenged):
     def __init__(self, message: str, challenge: str) -> None:
         super().__init__(message)
-        self.challenge = challenge
+        self.headers = {"WWW-Authenticate": challenge}
 
 
 def parse_basic(header: str) -> tuple[str, str] | None:

@@ -35,6 +35,12 @@ STATUS: dict[type[e.TidegateError], int] = {
 }
 
 
+class WithHeaders:
+    """Mixin for errors raised in ``http`` that need response headers (a challenge, Allow)."""
+
+    headers: dict[str, str]
+
+
 def status_for(error: e.TidegateError) -> int:
     """The status of the most specific class in the table (looked up along the MRO)."""
     for cls in type(error).__mro__:
@@ -55,7 +61,7 @@ def oci_error_response(
 ) -> Response:
     status = status_for(error)
     body = oci_error_body(error.code, error.message, error.detail)
-    all_headers = dict(headers or {})
+    all_headers = {**getattr(error, "headers", {}), **(headers or {})}
     if isinstance(error, e.RangeNotSatisfiable) and error.size >= 0:
         all_headers.setdefault("Content-Range", f"bytes */{error.size}")
     if head:  # no body, but the length a GET would have sent (RFC 9110)

@@ -45,6 +45,7 @@ class BlobService:
 
     def mount(self, ref: ImageRef, digest: Digest, source: ImageRef) -> int | None:
         """Link a blob that ``source`` references into ``ref``; None when it does not."""
+        ref.require_push_allowed()
         with self._db.transaction() as conn:
             size = q.linked_blob_size(conn, source.repository_id, source.image, str(digest))
             if size is None:

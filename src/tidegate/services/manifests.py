@@ -15,6 +15,7 @@ from tidegate.errors import (
     Denied,
     DigestInvalid,
     ManifestBlobUnknown,
+    ManifestInvalid,
     ManifestTooLarge,
     ManifestUnknown,
     NameUnknown,
@@ -37,7 +38,6 @@ class StoredManifest:
 class PutResult:
     digest: Digest
     subject: str | None
-    tags: tuple[str, ...]
 
 
 def _digest_reference(reference: str) -> Digest | None:
@@ -55,7 +55,14 @@ class ManifestService:
     # --- pull ----------------------------------------------------------------------------
 
     def get(self, ref: ImageRef, reference: str) -> StoredManifest:
-        digest = _digest_reference(reference)
+        """A malformed reference names nothing that exists: MANIFEST_UNKNOWN, as clients and
+        the conformance suites expect on reads (a push of one is MANIFEST/DIGEST_INVALID)."""
+        try:
+            digest = _digest_reference(reference)
+        except (DigestInvalid, ManifestInvalid):
+            raise ManifestUnknown(
+                f"manifest {reference!r} is unknown to {ref.name} (not a valid tag or digest)"
+            ) from None
         found = self._db.fast.resolve_manifest(
             ref.repository_id, ref.image, str(digest or reference), digest is not None
         )
@@ -80,7 +87,7 @@ class ManifestService:
                 f"manifest is {len(body)} bytes; the limit is {MAX_MANIFEST_BYTES} bytes (4 MiB)"
             )
         by_digest = _digest_reference(reference)
-        tags = [t for t in extra_tags if validate_tag(t)]
+        tags = [validate_tag(t) for t in extra_tags]
         if by_digest is None:
             tags.insert(0, reference)
         digest = Digest.of(body, by_digest.algorithm if by_digest else "sha256")
@@ -107,9 +114,7 @@ class ManifestService:
             )
             for tag in tags:
                 self._set_tag(conn, ref, tag, str(digest), principal)
-        return PutResult(
-            digest, str(parsed.subject.digest) if parsed.subject else None, tuple(tags)
-        )
+        return PutResult(digest, str(parsed.subject.digest) if parsed.subject else None)
 
     def _check_references(self, conn: Connection, ref: ImageRef, parsed: ParsedManifest) -> None:
         if ref.option("allow_sparse", False):

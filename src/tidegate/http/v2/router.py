@@ -17,8 +17,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tidegate.errors import BlobUploadInvalid, NotFound, TidegateError, Unsupported
-from tidegate.http.auth import Challenged, Requirement
-from tidegate.http.errors import oci_error_response
+from tidegate.http.auth import Requirement
+from tidegate.http.errors import WithHeaders, oci_error_response
 from tidegate.http.v2 import blobs, listings, manifests, uploads
 from tidegate.http.v2.context import Ctx, Services
 
@@ -65,6 +65,12 @@ ROUTES: tuple[Route, ...] = (
 _API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
 
 
+class MethodNotAllowed(Unsupported, WithHeaders):
+    def __init__(self, method: str, path: str, allowed: frozenset[str]) -> None:
+        super().__init__(f"{method} is not supported on {path}")
+        self.headers = {"Allow": ", ".join(sorted(allowed))}
+
+
 def match(method: str, path: str) -> tuple[Route | None, dict[str, str], frozenset[str]]:
     """(route, params, allowed): ``allowed`` lists the methods the path supports."""
     allowed: frozenset[str] = frozenset()
@@ -105,10 +111,7 @@ class V2App:
         try:
             response = await self._dispatch(request)
         except TidegateError as exc:
-            headers = {"WWW-Authenticate": exc.challenge} if isinstance(exc, Challenged) else {}
-            if isinstance(exc, Unsupported) and isinstance(exc.detail, dict):
-                headers["Allow"] = ", ".join(exc.detail.get("allow", []))
-            response = oci_error_response(exc, headers, head)
+            response = oci_error_response(exc, None, head)
         except ClientDisconnect:
             # The client went away mid-body: nothing was committed; an upload keeps what it got.
             log.info("client disconnected", path=request.scope["path"], method=request.method)
@@ -130,10 +133,7 @@ class V2App:
         route, params, allowed = match(request.method, request.scope["path"])
         if route is None:
             if allowed:
-                raise Unsupported(
-                    f"{request.method} is not supported on {request.url.path}",
-                    detail={"allow": sorted(allowed)},
-                )
+                raise MethodNotAllowed(request.method, request.url.path, allowed)
             raise NotFound(f"no registry endpoint at {request.url.path}")
         caller = await self.services.gatekeeper.check(
             request, requirement_for(route, params), mount_source(route, request)

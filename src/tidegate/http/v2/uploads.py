@@ -6,11 +6,10 @@ from __future__ import annotations
 import anyio.to_thread
 from starlette.responses import Response
 
-from tidegate.errors import DigestInvalid
+from tidegate.errors import DigestInvalid, TidegateError
 from tidegate.http.auth import Requirement
 from tidegate.http.v2.context import Ctx
 from tidegate.oci.digest import Digest
-from tidegate.oci.names import validate_name
 from tidegate.oci.ranges import parse_content_range
 from tidegate.services.names import ImageRef
 
@@ -34,52 +33,44 @@ def _created(ref: ImageRef, digest: Digest) -> Response:
     )
 
 
-def _upload_id(ctx: Ctx) -> str:
-    return ctx.params["uuid"]  # the service checks its form and that it belongs to the name
-
-
-async def _mount(ctx: Ctx, ref: ImageRef, digest: Digest) -> Response | None:
-    """Link a blob the caller can read elsewhere; None to fall back to an upload session."""
+async def _mount_source(ctx: Ctx, digest: Digest) -> ImageRef | None:
+    """Where a mount may take the blob from: the named ``from`` if the caller may read it,
+    otherwise (no ``from``) the first holder the caller may read; None: upload instead."""
     source = ctx.query("from")
-    blobs = ctx.services.blobs
     if source:
-        try:
-            validate_name(source)
-        except Exception:
-            return None
         if not ctx.may(Requirement("repository", source, "pull", ask_broadly=False)):
-            return None
+            return None  # also a malformed name: may() refuses it
         try:
-            source_ref = ctx.services.names.resolve(source)
-        except Exception:
+            return ctx.services.names.resolve(source)
+        except TidegateError:
             return None
-        size = await anyio.to_thread.run_sync(blobs.mount, ref, digest, source_ref)
-    else:
-        gatekeeper = ctx.services.gatekeeper
-        readable = [
-            candidate
-            for candidate in await anyio.to_thread.run_sync(blobs.holders, digest)
+    holders = await anyio.to_thread.run_sync(ctx.services.blobs.holders, digest)
+    gatekeeper = ctx.services.gatekeeper
+    return next(
+        (
+            holder
+            for holder in holders
             if gatekeeper.principal_may(
-                ctx.caller.principal, Requirement("repository", candidate.name, "pull")
+                ctx.caller.principal, Requirement("repository", holder.name, "pull")
             )
-        ]
-        size = None
-        for candidate in readable[:1]:
-            size = await anyio.to_thread.run_sync(blobs.mount, ref, digest, candidate)
-    return _created(ref, digest) if size is not None else None
+        ),
+        None,
+    )
 
 
 async def start_upload(ctx: Ctx) -> Response:
     ref = ctx.ref()
-    ref.require_push_allowed()
     mount = ctx.query("mount")
     if mount:
         try:
-            created = await _mount(ctx, ref, Digest.parse(mount))
+            digest = Digest.parse(mount)
         except DigestInvalid:
-            created = None
-        if created is not None:
-            return created
+            digest = None  # a mount that cannot work falls back to an upload, as the spec asks
+        source = await _mount_source(ctx, digest) if digest else None
+        if digest and source:
+            mounted = await anyio.to_thread.run_sync(ctx.services.blobs.mount, ref, digest, source)
+            if mounted is not None:
+                return _created(ref, digest)
     digest_text = ctx.query("digest")
     if digest_text is not None:
         digest = Digest.parse(digest_text)
@@ -91,7 +82,7 @@ async def start_upload(ctx: Ctx) -> Response:
 
 async def patch_upload(ctx: Ctx) -> Response:
     ref = ctx.ref()
-    upload_id = _upload_id(ctx)
+    upload_id = ctx.params["uuid"]
     content_range = parse_content_range(ctx.request.headers.get("content-range"))
     size = await ctx.services.uploads.append(ref, upload_id, ctx.body(), content_range)
     return Response(status_code=202, headers=_session_headers(ref.name, upload_id, size))
@@ -99,7 +90,7 @@ async def patch_upload(ctx: Ctx) -> Response:
 
 async def finish_upload(ctx: Ctx) -> Response:
     ref = ctx.ref()
-    upload_id = _upload_id(ctx)
+    upload_id = ctx.params["uuid"]
     digest_text = ctx.query("digest")
     if not digest_text:
         raise DigestInvalid("the digest query parameter is required to finish an upload")
@@ -111,13 +102,13 @@ async def finish_upload(ctx: Ctx) -> Response:
 
 async def upload_status(ctx: Ctx) -> Response:
     ref = ctx.ref()
-    upload_id = _upload_id(ctx)
+    upload_id = ctx.params["uuid"]
     size = await anyio.to_thread.run_sync(ctx.services.uploads.status, ref, upload_id)
     return Response(status_code=204, headers=_session_headers(ref.name, upload_id, size))
 
 
 async def cancel_upload(ctx: Ctx) -> Response:
     ref = ctx.ref()
-    upload_id = _upload_id(ctx)
+    upload_id = ctx.params["uuid"]
     await anyio.to_thread.run_sync(ctx.services.uploads.cancel, ref, upload_id)
     return Response(status_code=204)
