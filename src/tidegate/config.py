@@ -38,7 +38,12 @@ ENV_KEYS: dict[str, str] = {
     "TIDEGATE_LOG_LEVEL": "log_level",
     "TIDEGATE_TOKEN_TTL": "token_ttl",
     "TIDEGATE_BODY_IDLE_TIMEOUT": "body_idle_timeout",
+    "TIDEGATE_LOGIN_FAILURES": "login_failures",
+    "TIDEGATE_LOGIN_FAILURE_WINDOW": "login_failure_window",
 }
+
+DEFAULT_GROUPS = ("developers", "testers", "operations", "ci")
+ActionName = Literal["read", "annotate", "deploy", "overwrite", "delete", "promote", "manage"]
 
 
 class _Strict(BaseModel):
@@ -80,6 +85,29 @@ class RepositorySettings(_Strict):
         return value
 
 
+class PermissionTargetSettings(_Strict):
+    """A permission target created on first start. Grants name groups (created on first start
+    too) or anonymous; users do not exist yet then — grant them later through the API."""
+
+    name: str
+    repositories: list[str] = Field(min_length=1)
+    include: list[str] = Field(default_factory=lambda: ["**"])
+    exclude: list[str] = Field(default_factory=list)
+    groups: dict[str, list[ActionName]] = Field(default_factory=dict)
+    anonymous: list[ActionName] = Field(default_factory=list)
+
+    @field_validator("anonymous")
+    @classmethod
+    def _no_anonymous_writes(cls, value: list[str]) -> list[str]:
+        extra = [a for a in value if a != "read"]
+        if extra:
+            raise ValueError(
+                f"anonymous may only be granted read; {', '.join(extra)} would let anyone"
+                " without credentials change the registry"
+            )
+        return value
+
+
 class Settings(_Strict):
     listen: str = "127.0.0.1:5000"
     data_dir: Path = Path("./tidegate-data")
@@ -91,8 +119,12 @@ class Settings(_Strict):
     workers: int = Field(default=1, ge=1, le=64)
     server: Literal["granian", "uvicorn"] = "granian"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    token_ttl: int = Field(default=900, ge=30, le=86400)
+    token_ttl: int = Field(default=900, ge=5, le=86400)
     body_idle_timeout: float = Field(default=60.0, gt=0, le=3600)
+    groups: list[str] | None = None  # created on first start; None: the defaults of §3
+    permission_targets: list[PermissionTargetSettings] | None = None  # first start; None: §3
+    login_failures: int = Field(default=10, ge=1, le=10_000)
+    login_failure_window: float = Field(default=60.0, gt=0, le=86_400)
 
     @field_validator("default_repository")
     @classmethod
@@ -138,7 +170,23 @@ class Settings(_Strict):
                     f"repositories: default_deploy {r.default_deploy!r} of {r.key!r} is not"
                     " one of its members"
                 )
+        self._check_permission_targets()
         return self
+
+    def _check_permission_targets(self) -> None:
+        targets = self.permission_targets or []
+        names = [t.name for t in targets]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"permission_targets: duplicate name(s) {', '.join(duplicates)}")
+        known = set(DEFAULT_GROUPS if self.groups is None else self.groups)
+        for target in targets:
+            unknown = sorted(set(target.groups) - known)
+            if unknown:
+                raise ValueError(
+                    f"permission_targets: {target.name!r} grants to group(s) not listed in"
+                    f" groups: {', '.join(unknown)}"
+                )
 
     def redacted(self) -> dict[str, Any]:
         """The effective settings for display: secrets, and any password in a URL, hidden."""

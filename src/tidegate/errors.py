@@ -91,6 +91,10 @@ class Unsupported(TidegateError):
 class TooManyRequests(TidegateError):
     code = "TOOMANYREQUESTS"
 
+    def __init__(self, message: str, detail: Any = None, retry_after: int | None = None) -> None:
+        super().__init__(message, detail)
+        self.retry_after = retry_after
+
 
 class Conflict(TidegateError):
     code = "CONFLICT"

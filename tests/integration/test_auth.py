@@ -86,8 +86,27 @@ def test_token_endpoint_get_with_basic_grants_requested_scope(
 def test_token_endpoint_refuses_wrong_credentials(server: RunningServer) -> None:
     r = httpx.get(f"{server.url}/auth/token", params={"service": "tidegate"}, auth=("admin", "x"))
     assert r.status_code == 401
-    anonymous = httpx.get(f"{server.url}/auth/token", params={"service": "tidegate"})
-    assert anonymous.status_code == 401
+    assert r.headers["WWW-Authenticate"].startswith("Basic")
+
+
+def test_an_anonymous_token_grants_nothing_when_anonymous_access_is_off(
+    server: RunningServer,
+) -> None:
+    """As on Docker Hub, a token request without credentials gets an anonymous token; it
+    carries only what permission targets let anonymous do: by default, nothing."""
+    anonymous = httpx.get(
+        f"{server.url}/auth/token",
+        params={"service": "tidegate", "scope": "repository:dev/app:pull,push"},
+    )
+    assert anonymous.status_code == 200
+    token = anonymous.json()["token"]
+    assert "refresh_token" not in anonymous.json()
+
+    pulled = httpx.get(
+        f"{server.url}/v2/dev/app/tags/list", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert pulled.status_code == 401
+    assert 'error="insufficient_scope"' in pulled.headers["WWW-Authenticate"]
 
 
 def test_several_scope_parameters_in_one_request(server: RunningServer) -> None:

@@ -14,7 +14,7 @@ def test_unknown_repository_key_names_the_known_keys(client: httpx.Client) -> No
     assert error_code(r) == "NAME_UNKNOWN"
     message = r.json()["errors"][0]["message"]
     assert "'nosuchrepo'" in message
-    assert "dev, prod, test" in message
+    assert "dev, docker, hub, prod, release, test" in message
 
 
 def test_push_to_unknown_repository_key_is_refused(client: httpx.Client) -> None:

@@ -59,6 +59,8 @@ def test_environment_names_are_the_documented_contract() -> None:
         "TIDEGATE_LOG_LEVEL": "log_level",
         "TIDEGATE_TOKEN_TTL": "token_ttl",
         "TIDEGATE_BODY_IDLE_TIMEOUT": "body_idle_timeout",
+        "TIDEGATE_LOGIN_FAILURES": "login_failures",
+        "TIDEGATE_LOGIN_FAILURE_WINDOW": "login_failure_window",
     }
 
 
@@ -227,7 +229,8 @@ def test_invalid_default_repository_is_named() -> None:
         ("TIDEGATE_WORKERS", "many", "workers"),
         ("TIDEGATE_SERVER", "gunicorn", "server"),
         ("TIDEGATE_LOG_LEVEL", "verbose", "log_level"),
-        ("TIDEGATE_TOKEN_TTL", "5", "token_ttl"),
+        ("TIDEGATE_TOKEN_TTL", "4", "token_ttl"),
+        ("TIDEGATE_LOGIN_FAILURES", "0", "login_failures"),
     ],
 )
 def test_invalid_values_name_the_key(name: str, value: str, key: str) -> None:
@@ -254,3 +257,79 @@ def test_config_file_that_is_not_yaml(tmp_path: Path) -> None:
 
 def test_config_file_that_is_not_a_mapping(tmp_path: Path) -> None:
     assert "must hold a mapping" in config_error(write_config(tmp_path, "- listen\n- workers\n"))
+
+
+# --- permission targets ------------------------------------------------------------------------
+
+
+def test_anonymous_write_access_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    path = write_config(
+        tmp_path,
+        """
+permission_targets:
+  - name: public
+    repositories: [dev]
+    anonymous: [read, deploy]
+""",
+    )
+
+    message = config_error(path)
+
+    assert "permission_targets.0.anonymous" in message
+    assert "anonymous may only be granted read" in message
+    assert "deploy" in message
+
+
+def test_anonymous_read_and_group_grants_are_accepted(tmp_path: Path) -> None:
+    path = write_config(
+        tmp_path,
+        """
+groups: [builders]
+permission_targets:
+  - name: public
+    repositories: [dev, "team-*"]
+    include: ["shop/**"]
+    groups: {builders: [read, deploy]}
+    anonymous: [read]
+""",
+    )
+
+    settings = load_settings(path, {})
+
+    assert settings.permission_targets is not None
+    target = settings.permission_targets[0]
+    assert (target.repositories, target.include, target.exclude) == (
+        ["dev", "team-*"],
+        ["shop/**"],
+        [],
+    )
+    assert target.groups == {"builders": ["read", "deploy"]}
+
+
+def test_grants_to_groups_that_will_not_exist_are_refused(tmp_path: Path) -> None:
+    path = write_config(
+        tmp_path,
+        """
+groups: [builders]
+permission_targets:
+  - name: t
+    repositories: [dev]
+    groups: {developers: [read]}
+""",
+    )
+
+    assert "grants to group(s) not listed in groups: developers" in config_error(path)
+
+
+def test_unknown_actions_are_refused(tmp_path: Path) -> None:
+    path = write_config(
+        tmp_path,
+        """
+permission_targets:
+  - name: t
+    repositories: [dev]
+    groups: {developers: [read, fly]}
+""",
+    )
+
+    assert "permission_targets.0.groups.developers" in config_error(path)

@@ -1,18 +1,32 @@
-"""The permission decision: pure, data-driven, the one place that says yes or no.
+"""The permission decision: the one place that says yes or no.
 
-Issue 2 knows only admins (who hold every action). Permission targets and groups plug in
-here without touching HTTP handlers.
+Pure evaluation over the identity snapshot (see ``tidegate.auth.snapshot``): a principal may
+perform an action on ``<repository>/<image>`` when a permission target covering both grants it
+to the principal, to one of its groups, or to anonymous. Admins may do everything.
 """
 
 from __future__ import annotations
 
+from tidegate.auth.identity import IdentityState
 from tidegate.auth.principals import Action, Principal
 
 
 class PermissionEvaluator:
+    def __init__(self, state: IdentityState) -> None:
+        self.state = state
+
     def allowed(self, principal: Principal, repository: str, image: str, action: Action) -> bool:
         """May ``principal`` perform ``action`` on ``image`` in ``repository``?"""
-        return principal.is_admin
+        if principal.is_admin:
+            return True
+        return action in self.state.current().actions(principal, repository, image)
+
+    def actions(self, principal: Principal, repository: str, image: str) -> frozenset[Action]:
+        return self.state.current().actions(principal, repository, image)
 
     def can_list_catalog(self, principal: Principal) -> bool:
-        return not principal.is_anonymous
+        """Every signed-in principal may list (the catalog shows only what it may read);
+        anonymous only where some target lets anonymous read."""
+        if not principal.is_anonymous:
+            return True
+        return self.state.current().anonymous_reads_anything()

@@ -16,11 +16,19 @@ class Action(StrEnum):
     MANAGE = "manage"
 
 
+ALL_ACTIONS: tuple[Action, ...] = tuple(Action)
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
+    """Who is acting. ``id`` is the users row (users and service accounts); ``token_id`` names
+    the access token the caller authenticated with, so tokens derived from it die with it."""
+
     kind: str  # "user" | "service" | "anonymous"
     name: str
     is_admin: bool = False
+    id: int | None = None
+    token_id: str | None = None
 
     @property
     def is_anonymous(self) -> bool:

@@ -64,17 +64,27 @@ class TokenService:
         self, principal: Principal, requested: list[Scope], with_refresh: bool
     ) -> IssuedToken:
         granted = self.grant(principal, requested)
-        token, issued_at, ttl = self.codec.issue_access(principal.name, granted, principal.is_admin)
-        refresh = self.codec.issue_refresh(principal.name) if with_refresh else None
+        token, issued_at, ttl = self.codec.issue_access(principal, granted)
+        with_refresh = with_refresh and not principal.is_anonymous
+        refresh = self.codec.issue_refresh(principal) if with_refresh else None
         return IssuedToken(token, issued_at, ttl, refresh, tuple(granted))
 
+    def _live(self, principal: Principal) -> Principal:
+        live = self.credentials.principal_for(principal)
+        if live is None:
+            what = "access token" if principal.token_id else "account"
+            raise Unauthorized(
+                f"the {what} this token was issued for was revoked, disabled or removed:"
+                " log in again"
+            )
+        return live
+
     def principal_from_refresh(self, refresh_token: str) -> Principal:
-        username = self.codec.verify_refresh(refresh_token)
-        principal = self.credentials.principal_for(username)
-        if principal is None:
-            raise Unauthorized("the refresh token's user no longer exists")
-        return principal
+        """The principal a refresh token names, as it is now (refused when no longer valid)."""
+        return self._live(self.codec.verify_refresh(refresh_token))
 
     def verify_bearer(self, token: str) -> tuple[Principal, AccessClaims]:
+        """A registry bearer token: its signature and expiry, then its principal's liveness
+        (the token itself may be cached; the liveness check is one snapshot lookup)."""
         claims = self.codec.verify_access(token)
-        return Principal("user", claims.subject, is_admin=claims.is_admin), claims
+        return self._live(claims.principal), claims

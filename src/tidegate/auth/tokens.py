@@ -12,6 +12,7 @@ from typing import Any
 
 import jwt
 
+from tidegate.auth.principals import Principal
 from tidegate.auth.scopes import Scope
 from tidegate.errors import Unauthorized
 
@@ -20,12 +21,43 @@ REFRESH_TTL = 30 * 24 * 3600
 _VERIFIED_MAX = 10_000
 
 
+def _principal_claims(principal: Principal) -> dict[str, Any]:
+    """Who the token acts for: name, kind, users row, and the access token it came from."""
+    claims: dict[str, Any] = {"sub": principal.name, "knd": principal.kind}
+    if principal.id is not None:
+        claims["uid"] = principal.id
+    if principal.token_id is not None:
+        claims["tid"] = principal.token_id
+    if principal.is_admin:
+        claims["adm"] = True
+    return claims
+
+
+def _principal_from(claims: dict[str, Any]) -> Principal:
+    uid = claims.get("uid")
+    tid = claims.get("tid")
+    return Principal(
+        str(claims.get("knd", "user")),
+        str(claims["sub"]),
+        bool(claims.get("adm", False)),
+        uid if isinstance(uid, int) else None,
+        tid if isinstance(tid, str) else None,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class AccessClaims:
-    subject: str
+    principal: Principal
     access: tuple[Scope, ...]
     expires_at: int
-    is_admin: bool = False
+
+    @property
+    def subject(self) -> str:
+        return self.principal.name
+
+    @property
+    def is_admin(self) -> bool:
+        return self.principal.is_admin
 
     def covers(self, type_: str, name: str) -> bool:
         """Did the token's holder ask for this resource at all (granted or not)?"""
@@ -45,13 +77,11 @@ class TokenCodec:
         self.ttl = ttl_seconds
         self._verified: dict[str, AccessClaims] = {}
 
-    def issue_access(
-        self, subject: str, access: list[Scope], is_admin: bool = False
-    ) -> tuple[str, int, int]:
+    def issue_access(self, principal: Principal, access: list[Scope]) -> tuple[str, int, int]:
         now = int(time.time())
         claims: dict[str, Any] = {
+            **_principal_claims(principal),
             "iss": ISSUER,
-            "sub": subject,
             "aud": self.service,
             "iat": now,
             "nbf": now - 5,
@@ -59,15 +89,13 @@ class TokenCodec:
             "typ": "access",
             "access": [s.as_claim() for s in access],
         }
-        if is_admin:
-            claims["adm"] = True
         return jwt.encode(claims, self._secret, algorithm="HS256"), now, self.ttl
 
-    def issue_refresh(self, subject: str) -> str:
+    def issue_refresh(self, principal: Principal) -> str:
         now = int(time.time())
         claims = {
+            **_principal_claims(principal),
             "iss": ISSUER,
-            "sub": subject,
             "aud": self.service,
             "iat": now,
             "exp": now + REFRESH_TTL,
@@ -116,9 +144,7 @@ class TokenCodec:
             for a in entries
             if isinstance(a, dict) and isinstance(a.get("actions"), list)
         )
-        return AccessClaims(
-            str(claims["sub"]), access, int(claims["exp"]), bool(claims.get("adm", False))
-        )
+        return AccessClaims(_principal_from(claims), access, int(claims["exp"]))
 
-    def verify_refresh(self, token: str) -> str:
-        return str(self._decode(token, "refresh")["sub"])
+    def verify_refresh(self, token: str) -> Principal:
+        return _principal_from(self._decode(token, "refresh"))

@@ -22,15 +22,22 @@ def bootstrap_main() -> None:
     """Entry point of the bootstrap child: settings from the environment, result as JSON."""
     from tidegate.config import load_settings
     from tidegate.db import Database
+    from tidegate.errors import TidegateError
     from tidegate.services.bootstrap import bootstrap
 
     settings = load_settings()
     db = Database(settings.resolved_database_url)
     try:
         result = bootstrap(db, settings)
+    except TidegateError as exc:  # a refusal with a message for people, not a traceback
+        print(f"{_REFUSAL}{exc.message}", file=sys.stderr)
+        sys.exit(2)
     finally:
         db.dispose()
     print(json.dumps({"first_start": result.first_start, "password": result.admin_password}))
+
+
+_REFUSAL = "tidegate-refusal: "
 
 
 class BootstrapFailed(Exception):
@@ -42,6 +49,8 @@ def _bootstrap_in_child() -> tuple[bool, str | None]:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        if last.startswith(_REFUSAL):
+            raise BootstrapFailed(last.removeprefix(_REFUSAL))
         raise BootstrapFailed(f"first-start setup failed: {last}")
     answer = json.loads(done.stdout.strip().splitlines()[-1])
     return bool(answer["first_start"]), answer["password"]

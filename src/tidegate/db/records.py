@@ -40,7 +40,64 @@ class UploadRecord:
 
 @dataclass(frozen=True, slots=True)
 class UserRecord:
+    """A user or a service account (``kind`` "service", no password)."""
+
     id: int
     username: str
-    password_hash: str
+    password_hash: str | None
     is_admin: bool
+    kind: str = "user"
+    disabled: bool = False
+    description: str | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    id: int
+    name: str
+    description: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    id: str
+    user_id: int
+    name: str
+    secret_hash: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRecord:
+    """``user_id`` and ``group_id`` both None: the grant is to anonymous."""
+
+    target_id: int
+    user_id: int | None
+    group_id: int | None
+    actions: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TargetRecord:
+    id: int
+    name: str
+    repositories: tuple[str, ...]
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    id: int
+    at: datetime
+    actor: str
+    address: str | None
+    action: str
+    target: str | None
+    outcome: str
+    reason: str | None
+    detail: Any

@@ -117,15 +117,101 @@ uploads = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+# Users and service accounts (kind "service": no password, access tokens only) share one name
+# space, so a grant or a membership names either without ambiguity.
 users = Table(
     "users",
     metadata,
     Column("id", Integer, primary_key=True),
     Column("username", String(128), nullable=False, unique=True),
-    Column("password_hash", Text, nullable=False),
+    Column("password_hash", Text),  # NULL for service accounts
     Column("is_admin", Boolean, nullable=False, default=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("kind", String(16), nullable=False, server_default="user"),
+    Column("disabled", Boolean, nullable=False, server_default="0"),
+    Column("description", Text),
 )
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("description", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("group_id", ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+)
+Index("ix_group_members_user_id", group_members.c.user_id)
+
+# Access tokens: the id is public (it names the token); only an argon2 hash of the secret is kept.
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("secret_hash", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+Index("ix_access_tokens_user_id", access_tokens.c.user_id)
+
+permission_targets = Table(
+    "permission_targets",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("repositories", JSON, nullable=False),
+    Column("include", JSON, nullable=False),
+    Column("exclude", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row per (target, grantee): a user (or service account), a group, or anonymous (both NULL).
+permission_grants = Table(
+    "permission_grants",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("target_id", ForeignKey("permission_targets.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE")),
+    Column("group_id", ForeignKey("groups.id", ondelete="CASCADE")),
+    Column("actions", JSON, nullable=False),
+)
+Index("ix_permission_grants_target_id", permission_grants.c.target_id)
+
+# Bumped in the transaction of every identity or permission change: processes reload their
+# identity snapshot when it differs from the one they hold.
+auth_state = Table(
+    "auth_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("generation", BigInteger, nullable=False),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("address", String(64)),
+    Column("action", String(64), nullable=False),
+    Column("target", String(512)),
+    Column("outcome", String(16), nullable=False),
+    Column("reason", Text),
+    Column("detail", JSON),
+)
+Index("ix_audit_events_at", audit_events.c.at)
+Index("ix_audit_events_actor", audit_events.c.actor)
+Index("ix_audit_events_action", audit_events.c.action)
 
 server_secrets = Table(
     "server_secrets",

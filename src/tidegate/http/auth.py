@@ -14,7 +14,12 @@ Answers follow what the real clients need:
   (as CNCF distribution answers), so the client asks again;
 - a token that never asked for the mount source: the same 401, naming both scopes; a token that
   asked and was refused: the mount silently becomes an upload;
-- Basic credentials without the permission: 403 ``DENIED``.
+- Basic credentials without the permission: 403 ``DENIED``;
+- no credentials where a permission target lets anonymous do it: allowed, no challenge.
+
+Every credential check (``/v2`` Basic, ``/auth/token``, ``/api/v1``) goes through
+``check_password``: the failed-login throttle per client address, and the audit of failures.
+Refusals of access are audited here too.
 """
 
 from __future__ import annotations
@@ -29,13 +34,16 @@ import anyio
 import anyio.to_thread
 from starlette.requests import Request
 
-from tidegate.auth.principals import Principal
+from tidegate.auth import access_tokens
+from tidegate.auth.principals import ANONYMOUS, Principal
 from tidegate.auth.scopes import WIRE_ACTIONS
+from tidegate.auth.throttle import LoginThrottle
 from tidegate.auth.token_service import TokenService
 from tidegate.auth.tokens import AccessClaims
-from tidegate.errors import Denied, NameInvalid, Unauthorized
+from tidegate.errors import Denied, NameInvalid, TooManyRequests, Unauthorized
 from tidegate.http.errors import WithHeaders
 from tidegate.oci.names import split_name
+from tidegate.services.audit import AuditLog
 
 TOKEN_PATH = "/auth/token"
 _HOST_RE = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
@@ -90,10 +98,64 @@ def password_checks_limiter() -> anyio.CapacityLimiter:
     return anyio.CapacityLimiter(max(1, os.cpu_count() or 1))
 
 
+def client_address(request: Request) -> str:
+    """The peer address (``X-Forwarded-For`` from trusted proxies arrives with issue 7)."""
+    return request.client.host if request.client else "unknown"
+
+
 class Gatekeeper:
-    def __init__(self, tokens: TokenService) -> None:
+    def __init__(self, tokens: TokenService, audit: AuditLog, throttle: LoginThrottle) -> None:
         self.tokens = tokens
+        self.audit = audit
+        self.throttle = throttle
         self.password_checks = password_checks_limiter()
+
+    async def check_password(self, request: Request, username: str, password: str) -> Principal:
+        """Username with a password or an access token. Raises Unauthorized, or
+        TooManyRequests while the client's address is throttled."""
+        address = client_address(request)
+        self.throttle.check(address)
+        known = self.tokens.credentials.recently_verified(username, password)
+        if known is not None:
+            return known
+        try:
+            return await anyio.to_thread.run_sync(
+                self.tokens.credentials.authenticate,
+                username,
+                password,
+                limiter=self.password_checks,
+            )
+        except Unauthorized as exc:
+            name = username[:128] or "(none)"
+            if self.throttle.failed(address):
+                self.audit.refused(name, address, "login.throttled", None, "too many failed logins")
+            self.audit.refused(name, address, "login.failed", None, exc.message)
+            raise
+
+    async def authenticate_api(self, request: Request) -> Principal:
+        """The caller of ``/api/v1``: Basic (password or access token) or
+        ``Authorization: Bearer tdg_...``. Raises Unauthorized or TooManyRequests."""
+        header = request.headers.get("authorization", "")
+        scheme, _, credentials = header.partition(" ")
+        scheme = scheme.lower()
+        if scheme == "basic":
+            creds = parse_basic(header)
+            if creds is None:
+                raise Unauthorized("malformed Basic credentials")
+            return await self.check_password(request, *creds)
+        if scheme == "bearer" and access_tokens.looks_like_token(credentials.strip()):
+            token = credentials.strip()
+            owner = self.tokens.credentials.principal_for_token(token)
+            # unknown token: fails like a wrong password (throttled and audited alike)
+            return await self.check_password(request, *(owner or ("(unknown token)", token)))
+        if scheme == "bearer":
+            raise Unauthorized("use an access token (tdg_...) or Basic credentials here")
+        raise Unauthorized("authentication required: use Basic credentials or an access token")
+
+    def refused(self, request: Request, principal: Principal, target: str, reason: str) -> None:
+        self.audit.refused(
+            principal.name, client_address(request), "access.refused", target, reason
+        )
 
     def challenge(self, request: Request, scopes: list[Requirement], error: str | None) -> str:
         host = request.headers.get("host", "")
@@ -113,6 +175,10 @@ class Gatekeeper:
         header = request.headers.get("authorization", "")
         scheme, _, credentials = header.partition(" ")
         scheme = scheme.lower()
+        if not header and scopes[0].type is not None:
+            anonymous = Caller(ANONYMOUS, None)
+            if self.may(anonymous, scopes[0]):
+                return anonymous
         if scheme == "bearer":
             try:
                 principal, claims = self.tokens.verify_bearer(credentials.strip())
@@ -127,12 +193,10 @@ class Gatekeeper:
                 raise AuthChallenge(
                     "malformed Basic credentials", self.challenge(request, scopes, None)
                 )
-            user = self.tokens.credentials.recently_verified(*creds)
             try:
-                if user is None:
-                    user = await anyio.to_thread.run_sync(
-                        self.tokens.credentials.authenticate, *creds, limiter=self.password_checks
-                    )
+                user = await self.check_password(request, *creds)
+            except TooManyRequests:
+                raise
             except Unauthorized as exc:
                 raise AuthChallenge(exc.message, self.challenge(request, scopes, None)) from None
             return Caller(user, None)
@@ -174,6 +238,7 @@ class Gatekeeper:
         if not self.may(caller, requirement):
             action, name = requirement.action, requirement.name
             message = f"{caller.principal.name} may not {action} {name}"
+            self.refused(request, caller.principal, name, message)
             if caller.claims is not None:
                 raise AuthChallenge(
                     f"the token does not grant {action} on {name}",

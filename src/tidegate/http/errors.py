@@ -64,6 +64,8 @@ def oci_error_response(
     all_headers = {**getattr(error, "headers", {}), **(headers or {})}
     if isinstance(error, e.RangeNotSatisfiable) and error.size >= 0:
         all_headers.setdefault("Content-Range", f"bytes */{error.size}")
+    if isinstance(error, e.TooManyRequests) and error.retry_after is not None:
+        all_headers.setdefault("Retry-After", str(error.retry_after))
     if head:  # no body, but the length a GET would have sent (RFC 9110)
         all_headers["Content-Length"] = str(len(body))
     return Response(

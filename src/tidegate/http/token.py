@@ -1,21 +1,23 @@
 """The Docker token endpoint (``/auth/token``): GET with Basic credentials, and the OAuth2
-``POST`` form (password and refresh_token grants) that containerd and podman use."""
+``POST`` form (password and refresh_token grants) that containerd and podman use.
+
+A GET without credentials gets an anonymous token: it grants what permission targets let
+anonymous do (often nothing), exactly as Docker Hub answers anonymous pulls."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
-import anyio
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tidegate.auth.principals import Principal
+from tidegate.auth.principals import ANONYMOUS, Principal
 from tidegate.auth.scopes import parse_scopes
 from tidegate.auth.token_service import IssuedToken, TokenService
-from tidegate.errors import Unauthorized
-from tidegate.http.auth import parse_basic
+from tidegate.errors import TooManyRequests, Unauthorized
+from tidegate.http.auth import Gatekeeper, parse_basic
 
 _FORM_LIMIT = 64 * 1024
 
@@ -36,24 +38,29 @@ def _oauth_error(error: str, description: str, status: int) -> Response:
     return JSONResponse({"error": error, "error_description": description}, status_code=status)
 
 
-class TokenEndpoint:
-    def __init__(self, tokens: TokenService, password_checks: anyio.CapacityLimiter) -> None:
-        self.tokens = tokens
-        self.password_checks = password_checks
+def _throttled(exc: TooManyRequests) -> Response:
+    return JSONResponse(
+        {"errors": [{"code": exc.code, "message": exc.message}]},
+        status_code=429,
+        headers={"Retry-After": str(exc.retry_after or 60)},
+    )
 
-    async def _basic(self, request: Request) -> Principal | None:
+
+class TokenEndpoint:
+    def __init__(self, tokens: TokenService, gatekeeper: Gatekeeper) -> None:
+        self.tokens = tokens
+        self.gatekeeper = gatekeeper
+
+    async def _basic(self, request: Request) -> Principal:
         header = request.headers.get("authorization", "")
+        if not header:
+            return ANONYMOUS
         if not header.lower().startswith("basic "):
-            return None
+            raise Unauthorized("use Basic credentials (username and password or access token)")
         creds = parse_basic(header)
         if creds is None:
             raise Unauthorized("malformed Basic credentials")
-        known = self.tokens.credentials.recently_verified(*creds)
-        if known is not None:
-            return known
-        return await anyio.to_thread.run_sync(
-            self.tokens.credentials.authenticate, *creds, limiter=self.password_checks
-        )
+        return await self.gatekeeper.check_password(request, *creds)
 
     def _body(self, issued: IssuedToken, oauth: bool) -> dict[str, object]:
         body: dict[str, object] = {
@@ -73,10 +80,10 @@ class TokenEndpoint:
     async def get(self, request: Request) -> Response:
         try:
             principal = await self._basic(request)
+        except TooManyRequests as exc:
+            return _throttled(exc)
         except Unauthorized as exc:
             return _unauthorized(exc.message)
-        if principal is None:
-            return _unauthorized("authentication required: log in with your username and password")
         scopes = parse_scopes(request.query_params.getlist("scope"))
         offline = request.query_params.get("offline_token", "").lower() == "true"
         issued = self.tokens.issue(principal, scopes, with_refresh=offline)
@@ -96,11 +103,8 @@ class TokenEndpoint:
         grant = one("grant_type")
         try:
             if grant == "password":
-                principal = await anyio.to_thread.run_sync(
-                    self.tokens.credentials.authenticate,
-                    one("username"),
-                    one("password"),
-                    limiter=self.password_checks,
+                principal = await self.gatekeeper.check_password(
+                    request, one("username"), one("password")
                 )
             elif grant == "refresh_token":
                 principal = await anyio.to_thread.run_sync(
@@ -110,6 +114,8 @@ class TokenEndpoint:
                 return _oauth_error(
                     "unsupported_grant_type", "grant_type must be password or refresh_token", 400
                 )
+        except TooManyRequests as exc:
+            return _throttled(exc)
         except Unauthorized as exc:
             return _oauth_error("invalid_grant", exc.message, 401)
         scopes = parse_scopes(form.get("scope", []))

@@ -1,4 +1,6 @@
-"""First start: schema, default repositories (PRODUCT.md §3), the admin user, signing secret."""
+"""Start-up: schema, the default installation (PRODUCT.md §3: repositories, groups,
+permission targets, the admin user), the signing secret, and the refusal to run with
+anonymous write access."""
 
 from __future__ import annotations
 
@@ -6,15 +8,20 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection
+
 from tidegate.auth.passwords import generate_password, hash_password
-from tidegate.config import RepositorySettings, Settings
+from tidegate.config import DEFAULT_GROUPS, PermissionTargetSettings, RepositorySettings, Settings
 from tidegate.db import Database
+from tidegate.db import access as access_q
 from tidegate.db import repositories as repo_q
 from tidegate.db import users as user_q
+from tidegate.errors import ConfigInvalid
+from tidegate.services.permissions import TargetView, anonymous_write_grants, write_target
 
 TOKEN_SECRET = "token_signing_key"
+IDENTITY_DEFAULTS = "defaults_identity_v1"  # marker: the §3 groups and targets were created
 
-# Issue 2 creates the stage repositories; remote and virtual defaults arrive with their issue.
 DEFAULT_REPOSITORIES = [
     RepositorySettings(key="dev", kind="local", stage="dev"),
     RepositorySettings(
@@ -28,6 +35,52 @@ DEFAULT_REPOSITORIES = [
         allow_push=False,
         immutable_tags=True,
         gate={"from": ["test"], "require": ["qa.automated=passed", "qa.uat=passed"]},
+    ),
+    RepositorySettings(key="hub", kind="remote", upstream="https://registry-1.docker.io"),
+    RepositorySettings(
+        key="docker",
+        kind="virtual",
+        members=["dev", "test", "prod", "hub"],
+        default_deploy="dev",
+    ),
+    RepositorySettings(key="release", kind="virtual", members=["prod", "hub"]),
+]
+
+_DEV = ["read", "annotate", "deploy", "overwrite", "delete"]
+DEFAULT_TARGETS = [
+    PermissionTargetSettings(
+        name="dev",
+        repositories=["dev"],
+        groups={
+            "developers": _DEV,
+            "testers": ["read"],
+            "operations": ["read"],
+            "ci": [*_DEV, "promote"],
+        },
+    ),
+    PermissionTargetSettings(
+        name="test",
+        repositories=["test"],
+        groups={
+            "developers": ["read"],
+            "testers": ["read", "annotate"],
+            "operations": ["read"],
+            "ci": ["read", "annotate", "delete", "promote"],
+        },
+    ),
+    PermissionTargetSettings(
+        name="prod",
+        repositories=["prod"],
+        groups={
+            "testers": ["read"],
+            "operations": ["read", "annotate", "promote", "delete", "manage"],
+            "ci": ["read", "promote"],
+        },
+    ),
+    PermissionTargetSettings(
+        name="shared",
+        repositories=["hub", "docker", "release"],
+        groups={g: ["read"] for g in DEFAULT_GROUPS},
     ),
 ]
 
@@ -43,23 +96,61 @@ def _options(repo: RepositorySettings) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v not in (None, [], {})}
 
 
+def _identity_defaults(conn: Connection, settings: Settings) -> None:
+    """Groups and permission targets, once per installation (also for installations that
+    started before they existed). An admin may delete them later; they are not re-created."""
+    if user_q.get_secret(conn, IDENTITY_DEFAULTS) is not None:
+        return
+    for name in DEFAULT_GROUPS if settings.groups is None else settings.groups:
+        if user_q.get_group(conn, name) is None:
+            user_q.create_group(conn, name, None)
+    targets = settings.permission_targets
+    if targets is None:
+        targets = DEFAULT_TARGETS
+    for target in targets:
+        if access_q.get_target(conn, target.name) is None:
+            write_target(
+                conn,
+                TargetView(
+                    target.name,
+                    list(target.repositories),
+                    list(target.include),
+                    list(target.exclude),
+                    {},
+                    {g: list(a) for g, a in target.groups.items()},
+                    list(target.anonymous),
+                ),
+            )
+    access_q.bump_auth_generation(conn)
+    user_q.set_secret(conn, IDENTITY_DEFAULTS, "1")
+
+
 def bootstrap(db: Database, settings: Settings) -> BootstrapResult:
-    """Idempotent: migrates, and on an empty database creates the defaults."""
+    """Idempotent: migrates, creates the defaults where missing, and refuses (ConfigInvalid) a
+    database that grants anonymous write access."""
     db.migrate()
     with db.transaction() as conn:
-        if repo_q.count(conn) > 0:
-            return BootstrapResult(False, None)
-        for repo in settings.repositories or DEFAULT_REPOSITORIES:
-            repo_q.create(conn, repo.key, repo.kind, repo.stage, _options(repo))
+        first = repo_q.count(conn) == 0
         generated = None
-        if settings.admin_password is not None:
-            password = settings.admin_password.get_secret_value()
-        else:
-            password = generated = generate_password()
-        user_q.create(conn, "admin", hash_password(password), is_admin=True)
+        if first:
+            for repo in settings.repositories or DEFAULT_REPOSITORIES:
+                repo_q.create(conn, repo.key, repo.kind, repo.stage, _options(repo))
+            if settings.admin_password is not None:
+                password = settings.admin_password.get_secret_value()
+            else:
+                password = generated = generate_password()
+            user_q.create(conn, "admin", hash_password(password), is_admin=True)
         if user_q.get_secret(conn, TOKEN_SECRET) is None:
             user_q.set_secret(conn, TOKEN_SECRET, secrets.token_urlsafe(48))
-    return BootstrapResult(True, generated)
+        _identity_defaults(conn, settings)
+        open_targets = anonymous_write_grants(conn)
+    if open_targets:
+        raise ConfigInvalid(
+            "refusing to start: permission target(s) "
+            + ", ".join(open_targets)
+            + " grant anonymous write access; anonymous may only be granted read"
+        )
+    return BootstrapResult(first, generated)
 
 
 def token_secret(db: Database) -> str:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from tidegate.auth.principals import Principal
+from tidegate.auth.permissions import PermissionEvaluator
+from tidegate.auth.principals import Action, Principal
 from tidegate.db import Database
 from tidegate.db import content as q
 from tidegate.errors import (
@@ -49,8 +50,9 @@ def _digest_reference(reference: str) -> Digest | None:
 
 
 class ManifestService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, evaluator: PermissionEvaluator) -> None:
         self._db = db
+        self._evaluator = evaluator
 
     # --- pull ----------------------------------------------------------------------------
 
@@ -136,10 +138,20 @@ class ManifestService:
     def _set_tag(
         self, conn: Connection, ref: ImageRef, tag: str, digest: str, principal: Principal
     ) -> None:
-        if ref.option("immutable_tags", False) and not principal.is_admin:
-            current = q.tag_digest(conn, ref.repository_id, ref.image, tag)
-            if current is not None and current != digest:
+        """Moving an existing tag to another digest needs ``overwrite``; in a repository with
+        immutable tags only an admin may move one."""
+        current = q.tag_digest(conn, ref.repository_id, ref.image, tag)
+        if current is not None and current != digest and not principal.is_admin:
+            if ref.option("immutable_tags", False):
                 raise Denied(f"tag {tag!r} in {ref.repository.key!r} is immutable")
+            if not self._evaluator.allowed(
+                principal, ref.repository.key, ref.image, Action.OVERWRITE
+            ):
+                raise Denied(
+                    f"tag {tag!r} of {ref.name} already points at {current}; moving it needs"
+                    f" the overwrite permission, which {principal.name} does not have in"
+                    f" {ref.repository.key!r} (push a new tag instead)"
+                )
         q.set_tag(conn, ref.repository_id, ref.image, tag, digest)
 
     # --- delete --------------------------------------------------------------------------

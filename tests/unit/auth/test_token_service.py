@@ -9,17 +9,19 @@ import pytest
 from argon2 import PasswordHasher
 
 from tidegate.auth.credentials import CredentialChecker
+from tidegate.auth.identity import IdentityState
 from tidegate.auth.permissions import PermissionEvaluator
 from tidegate.auth.principals import ANONYMOUS, Principal
 from tidegate.auth.scopes import Scope, parse_scopes
 from tidegate.auth.token_service import TokenService
 from tidegate.auth.tokens import TokenCodec
 from tidegate.db import Database
+from tidegate.db import access as access_queries
 from tidegate.db import users as user_queries
 from tidegate.errors import Unauthorized
 
-ADMIN = Principal("user", "admin", is_admin=True)
-DEVELOPER = Principal("user", "dev", is_admin=False)
+ADMIN = Principal("user", "admin", is_admin=True, id=1)
+DEVELOPER = Principal("user", "dev", is_admin=False, id=2)
 QUICK_HASH = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash("unused")
 
 
@@ -36,8 +38,9 @@ def db(tmp_path: Path) -> Iterator[Database]:
 
 @pytest.fixture
 def service(db: Database) -> TokenService:
+    state = IdentityState(db)
     return TokenService(
-        CredentialChecker(db), PermissionEvaluator(), TokenCodec("k" * 64, "tidegate", 900)
+        CredentialChecker(state), PermissionEvaluator(state), TokenCodec("k" * 64, "tidegate", 900)
     )
 
 
@@ -127,10 +130,20 @@ def test_refresh_token_gives_back_the_user(service: TokenService) -> None:
 
 
 def test_refresh_token_of_an_unknown_user_is_refused(service: TokenService) -> None:
-    ghost = service.codec.issue_refresh("ghost")
+    ghost = service.codec.issue_refresh(Principal("user", "ghost", id=5))
 
-    with pytest.raises(Unauthorized, match="no longer exists"):
+    with pytest.raises(Unauthorized, match="revoked, disabled or removed"):
         service.principal_from_refresh(ghost)
+
+
+def test_a_bearer_token_of_a_removed_user_is_refused(db: Database, service: TokenService) -> None:
+    issued = service.issue(DEVELOPER, [], with_refresh=False)
+    with db.transaction() as conn:
+        user_queries.delete_user(conn, 2)
+        access_queries.bump_auth_generation(conn)
+
+    with pytest.raises(Unauthorized, match="revoked, disabled or removed"):
+        service.verify_bearer(issued.token)
 
 
 def test_access_token_is_not_accepted_as_refresh_token(service: TokenService) -> None:

@@ -9,6 +9,7 @@ import time
 import jwt
 import pytest
 
+from tidegate.auth.principals import Principal
 from tidegate.auth.scopes import Scope
 from tidegate.auth.tokens import TokenCodec
 from tidegate.errors import Unauthorized
@@ -17,6 +18,7 @@ SECRET = "s" * 64
 SERVICE = "tidegate"
 PULL_PUSH = Scope("repository", "dev/app", ("pull", "push"))
 CATALOG = Scope("registry", "catalog", ("*",))
+ALICE = Principal("user", "alice", id=7)
 
 
 @pytest.fixture
@@ -35,13 +37,13 @@ def refused(codec: TokenCodec, token: str, kind: str = "access") -> str:
 
 def test_access_token_round_trip(codec: TokenCodec) -> None:
     before = int(time.time())
-    token, issued_at, ttl = codec.issue_access("alice", [PULL_PUSH, CATALOG])
+    token, issued_at, ttl = codec.issue_access(ALICE, [PULL_PUSH, CATALOG])
 
     claims = codec.verify_access(token)
 
     assert before <= issued_at <= int(time.time())
     assert ttl == 900
-    assert claims.subject == "alice"
+    assert claims.principal == ALICE
     assert claims.access == (PULL_PUSH, CATALOG)
     assert claims.expires_at == issued_at + 900
     assert claims.is_admin is False
@@ -52,7 +54,7 @@ def test_access_token_round_trip(codec: TokenCodec) -> None:
 
 
 def test_access_token_carries_the_admin_flag(codec: TokenCodec) -> None:
-    token, _, _ = codec.issue_access("admin", [], is_admin=True)
+    token, _, _ = codec.issue_access(Principal("user", "admin", is_admin=True, id=1), [])
 
     claims = codec.verify_access(token)
 
@@ -60,8 +62,19 @@ def test_access_token_carries_the_admin_flag(codec: TokenCodec) -> None:
     assert claims.access == ()
 
 
+def test_tokens_name_the_principal_and_the_access_token_they_came_from(codec: TokenCodec) -> None:
+    """So a revoked access token, or a deleted account, can refuse them on their next use."""
+    robot = Principal("service", "ci-bot", id=12, token_id="abcdefghijkl")
+    token, _, _ = codec.issue_access(robot, [PULL_PUSH])
+
+    assert codec.verify_access(token).principal == robot
+    assert codec.verify_refresh(codec.issue_refresh(robot)) == robot
+
+
 def test_wildcard_action_allows_every_action(codec: TokenCodec) -> None:
-    token, _, _ = codec.issue_access("ci", [Scope("repository", "dev/app", ("*",))])
+    token, _, _ = codec.issue_access(
+        Principal("service", "ci", id=3), [Scope("repository", "dev/app", ("*",))]
+    )
 
     claims = codec.verify_access(token)
 
@@ -70,15 +83,15 @@ def test_wildcard_action_allows_every_action(codec: TokenCodec) -> None:
 
 
 def test_refresh_token_round_trip(codec: TokenCodec) -> None:
-    assert codec.verify_refresh(codec.issue_refresh("alice")) == "alice"
+    assert codec.verify_refresh(codec.issue_refresh(ALICE)) == ALICE
 
 
 def test_a_refresh_token_is_not_an_access_token(codec: TokenCodec) -> None:
-    assert "this is not an access token" in refused(codec, codec.issue_refresh("alice"))
+    assert "this is not an access token" in refused(codec, codec.issue_refresh(ALICE))
 
 
 def test_an_access_token_is_not_a_refresh_token(codec: TokenCodec) -> None:
-    token, _, _ = codec.issue_access("alice", [PULL_PUSH])
+    token, _, _ = codec.issue_access(ALICE, [PULL_PUSH])
 
     assert "this is not a refresh token" in refused(codec, token, "refresh")
 
@@ -94,7 +107,7 @@ def _forge(token: str, **changes: object) -> str:
 
 @pytest.mark.parametrize("kind", ["access", "refresh"])
 def test_tampered_token_is_refused(codec: TokenCodec, kind: str) -> None:
-    token = codec.issue_access("alice", [])[0] if kind == "access" else codec.issue_refresh("alice")
+    token = codec.issue_access(ALICE, [])[0] if kind == "access" else codec.issue_refresh(ALICE)
 
     message = refused(codec, _forge(token, sub="admin", adm=True), kind)
 
@@ -103,14 +116,14 @@ def test_tampered_token_is_refused(codec: TokenCodec, kind: str) -> None:
 
 def test_token_signed_by_another_deployment_is_refused(codec: TokenCodec) -> None:
     other = TokenCodec("t" * 64, SERVICE, ttl_seconds=900)
-    token, _, _ = other.issue_access("alice", [PULL_PUSH])
+    token, _, _ = other.issue_access(ALICE, [PULL_PUSH])
 
     assert "not valid for this registry" in refused(codec, token)
-    assert "not valid for this registry" in refused(codec, other.issue_refresh("alice"), "refresh")
+    assert "not valid for this registry" in refused(codec, other.issue_refresh(ALICE), "refresh")
 
 
 def test_token_for_another_service_is_refused(codec: TokenCodec) -> None:
-    token, _, _ = TokenCodec(SECRET, "other-registry", 900).issue_access("alice", [PULL_PUSH])
+    token, _, _ = TokenCodec(SECRET, "other-registry", 900).issue_access(ALICE, [PULL_PUSH])
 
     assert "not valid for this registry" in refused(codec, token)
 
@@ -129,13 +142,13 @@ def test_garbage_is_refused(codec: TokenCodec, token: str) -> None:
 
 def test_expired_access_token_is_refused(codec: TokenCodec) -> None:
     expired = TokenCodec(SECRET, SERVICE, ttl_seconds=-60)
-    token, _, _ = expired.issue_access("alice", [PULL_PUSH])
+    token, _, _ = expired.issue_access(ALICE, [PULL_PUSH])
 
     assert "expired" in refused(codec, token)
 
 
 def test_expired_refresh_token_is_refused(codec: TokenCodec) -> None:
-    token = codec.issue_refresh("alice")
+    token = codec.issue_refresh(ALICE)
     expired = jwt.encode(
         {**jwt.decode(token, options={"verify_signature": False}), "exp": int(time.time()) - 60},
         SECRET,

@@ -1,0 +1,41 @@
+"""Queries on the audit log: append and search. Rows are never updated."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, or_, select
+
+from tidegate.db.records import AuditRecord
+from tidegate.db.tables import audit_events
+
+
+def append(conn: Connection, events: Sequence[dict[str, Any]]) -> None:
+    """Each event: at, actor, address, action, target, outcome, reason, detail."""
+    if events:
+        conn.execute(insert(audit_events), list(events))
+
+
+def search(
+    conn: Connection,
+    actor: str | None = None,
+    action: str | None = None,
+    repo: str | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+) -> list[AuditRecord]:
+    c = audit_events.c
+    query = select(
+        c.id, c.at, c.actor, c.address, c.action, c.target, c.outcome, c.reason, c.detail
+    ).order_by(c.id.desc())
+    if actor:
+        query = query.where(c.actor == actor)
+    if action:
+        query = query.where(or_(c.action == action, c.action.startswith(action.rstrip("*") + ".")))
+    if repo:
+        query = query.where(or_(c.target == repo, c.target.startswith(repo + "/")))
+    if since:
+        query = query.where(c.at >= since)
+    return [AuditRecord(*row) for row in conn.execute(query.limit(limit))]
