@@ -12,23 +12,30 @@ from dataclasses import dataclass
 from starlette.types import Receive, Scope, Send
 
 from tidegate.auth.credentials import CredentialChecker
+from tidegate.auth.identity import IdentityState
 from tidegate.auth.permissions import PermissionEvaluator
+from tidegate.auth.throttle import LoginThrottle
 from tidegate.auth.token_service import TokenService
 from tidegate.auth.tokens import TokenCodec
 from tidegate.blobstore import BlobStore, UploadStore
 from tidegate.config import Settings, load_settings
 from tidegate.db import Database
+from tidegate.http.api.app import build_api
+from tidegate.http.api.deps import ApiServices
 from tidegate.http.asgi import build_asgi
 from tidegate.http.auth import Gatekeeper
 from tidegate.http.token import TokenEndpoint
 from tidegate.http.v2.context import Services
 from tidegate.http.v2.router import V2App
 from tidegate.logging import configure
+from tidegate.services.audit import AuditLog
 from tidegate.services.blobs import BlobService
 from tidegate.services.bootstrap import token_secret
 from tidegate.services.catalog import CatalogService
+from tidegate.services.identity import IdentityService
 from tidegate.services.manifests import ManifestService
 from tidegate.services.names import NameResolver
+from tidegate.services.permissions import PermissionTargetService
 from tidegate.services.uploads import UploadService
 from tidegate.storage.factory import create_driver
 
@@ -48,18 +55,24 @@ def build(settings: Settings) -> Built:
     driver = create_driver(settings.storage.driver, settings.storage_root)
     db = Database(settings.resolved_database_url)
     names = NameResolver(db)
-    evaluator = PermissionEvaluator()
+    identity_state = IdentityState(db)
+    evaluator = PermissionEvaluator(identity_state)
+    audit = AuditLog(db)
     tokens = TokenService(
-        CredentialChecker(db),
+        CredentialChecker(identity_state),
         evaluator,
         TokenCodec(token_secret(db), SERVICE_NAME, settings.token_ttl),
     )
-    gatekeeper = Gatekeeper(tokens)
+    gatekeeper = Gatekeeper(
+        tokens, audit, LoginThrottle(settings.login_failures, settings.login_failure_window)
+    )
+    identity = IdentityService(db, identity_state, audit)
+    permissions = PermissionTargetService(db, identity_state, evaluator, audit)
     services = Services(
         names=names,
         blobs=BlobService(db, BlobStore(driver), names),
         uploads=UploadService(db, UploadStore(driver)),
-        manifests=ManifestService(db),
+        manifests=ManifestService(db, evaluator),
         catalog=CatalogService(db, names, evaluator),
         gatekeeper=gatekeeper,
         body_idle_timeout=settings.body_idle_timeout,
@@ -69,9 +82,12 @@ def build(settings: Settings) -> Built:
         names.repositories()
         driver.list("")
 
-    app = build_asgi(
-        V2App(services), TokenEndpoint(tokens, gatekeeper.password_checks), ready, db.dispose
-    )
+    def shutdown() -> None:
+        audit.flush()
+        db.dispose()
+
+    api = build_api(ApiServices(gatekeeper, identity, permissions, audit))
+    app = build_asgi(V2App(services), TokenEndpoint(tokens, gatekeeper), ready, shutdown, api)
     return Built(app, db, services)
 
 

@@ -1,4 +1,5 @@
-"""``tidegate`` entry point."""
+"""``tidegate`` entry point: ``serve``, ``config check``, and the remote commands (``login``,
+``logout``, ``user``, ``sa``, ``group``, ``token``, ``perm``) that talk to ``/api/v1``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
+from tidegate.cli import groups, login, permissions, service_accounts, tokens, users
+from tidegate.cli.client import CliError
 from tidegate.config import Settings, load_settings
 from tidegate.errors import ConfigInvalid
 
@@ -56,8 +60,21 @@ def config_check(file: Path) -> None:
     out.print_json(data=settings.redacted())
 
 
+# Remote commands, over /api/v1 (docs/access.md "CLI").
+app.command()(login.login)
+app.command()(login.logout)
+app.add_typer(users.app, name="user")
+app.add_typer(service_accounts.app, name="sa")
+app.add_typer(groups.app, name="group")
+app.add_typer(tokens.app, name="token")
+app.add_typer(permissions.app, name="perm")
+
+
 def main() -> None:
     try:
         app()
+    except CliError as exc:  # a remote command's failure: one line, and its exit code
+        err.print(f"[red]error:[/red] {escape(exc.message)}", soft_wrap=True)
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

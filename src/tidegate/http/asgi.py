@@ -1,5 +1,6 @@
 """The top-level ASGI application: ``/v2`` (the registry API, a bare dispatcher for speed),
-``/auth/token``, and a Starlette app for health and everything else."""
+``/api/v1`` (the management API, a FastAPI app), ``/auth/token``, and a Starlette app for
+health and everything else."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tidegate.http.token import TokenEndpoint
 from tidegate.http.v2.router import V2App
+
+API_PREFIX = "/api/v1"
 
 
 def build_asgi(
@@ -21,6 +24,7 @@ def build_asgi(
     token: TokenEndpoint,
     ready: Callable[[], None],
     on_shutdown: Callable[[], None],
+    api: ASGIApp | None = None,
 ) -> Callable[[Scope, Receive, Send], object]:
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -55,6 +59,9 @@ def build_asgi(
                 return
             if path == "/v2":
                 await v2({**scope, "path": "/v2/"}, receive, send)
+                return
+            if api is not None and (path == API_PREFIX or path.startswith(API_PREFIX + "/")):
+                await api(scope, receive, send)
                 return
         await web(scope, receive, send)
 

@@ -1,0 +1,114 @@
+"""Who may call which route of the management API, in one table, and what a handler gets.
+
+``ACCESS`` has one entry per route: ``SELF`` (any signed-in user or service account: what it
+may see or do is then the service's business, e.g. only its own tokens) or ``ADMIN``.
+``build_api`` refuses to build when a route has no entry, so no route is reachable by accident.
+Authentication is the Gatekeeper's (``authenticate_api``: Basic password or access token,
+``Authorization: Bearer tdg_...``); anonymous callers are refused on every route.
+
+Handlers take ``caller: Caller`` (the ``Actor`` the services audit) and ``api: Api`` (the
+services), and run blocking service calls with ``call``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import partial
+from typing import Annotated, Any, TypeVar, cast
+
+import anyio.to_thread
+from fastapi import Depends, Request
+from fastapi.routing import APIRoute
+
+from tidegate.errors import Denied, Unauthorized
+from tidegate.http.auth import Gatekeeper, client_address
+from tidegate.services.audit import Actor, AuditLog
+from tidegate.services.identity import IdentityService
+from tidegate.services.permissions import PermissionTargetService
+
+PREFIX = "/api/v1"
+
+
+class Need(StrEnum):
+    SELF = "self"
+    ADMIN = "admin"
+
+
+SELF, ADMIN = Need.SELF, Need.ADMIN
+
+ACCESS: dict[tuple[str, str], Need] = {
+    ("GET", "/me"): SELF,
+    ("GET", "/me/permissions"): SELF,
+    ("GET", "/users"): ADMIN,
+    ("POST", "/users"): ADMIN,
+    ("GET", "/users/{name}"): ADMIN,
+    ("PATCH", "/users/{name}"): ADMIN,
+    ("DELETE", "/users/{name}"): ADMIN,
+    ("GET", "/service-accounts"): ADMIN,
+    ("POST", "/service-accounts"): ADMIN,
+    ("GET", "/service-accounts/{name}"): ADMIN,
+    ("PATCH", "/service-accounts/{name}"): ADMIN,
+    ("DELETE", "/service-accounts/{name}"): ADMIN,
+    ("GET", "/groups"): ADMIN,
+    ("POST", "/groups"): ADMIN,
+    ("GET", "/groups/{name}"): ADMIN,
+    ("DELETE", "/groups/{name}"): ADMIN,
+    ("PUT", "/groups/{name}/members/{principal}"): ADMIN,
+    ("DELETE", "/groups/{name}/members/{principal}"): ADMIN,
+    ("GET", "/tokens"): SELF,  # whose tokens: the identity service decides
+    ("POST", "/tokens"): SELF,
+    ("DELETE", "/tokens/{token_id}"): SELF,
+    ("GET", "/permissions"): ADMIN,
+    ("POST", "/permissions"): ADMIN,
+    ("GET", "/permissions/{name}"): ADMIN,
+    ("PUT", "/permissions/{name}"): ADMIN,
+    ("DELETE", "/permissions/{name}"): ADMIN,
+    ("GET", "/audit"): ADMIN,
+}
+
+
+def route_needs(route: APIRoute) -> dict[str, Need | None]:
+    """What each method of a route needs (``None``: the route is missing from ``ACCESS``)."""
+    path = route.path.removeprefix(PREFIX)
+    return {method: ACCESS.get((method, path)) for method in sorted(route.methods or ())}
+
+
+@dataclass(frozen=True, slots=True)
+class ApiServices:
+    """What the management API needs from the composition root."""
+
+    gatekeeper: Gatekeeper
+    identity: IdentityService
+    permissions: PermissionTargetService
+    audit: AuditLog
+
+
+def api_services(request: Request) -> ApiServices:
+    return cast(ApiServices, request.app.state.services)
+
+
+async def authorize(request: Request) -> Actor:
+    """Authenticate the caller and check the route's entry in ``ACCESS`` (missing: admin)."""
+    api = api_services(request)
+    principal = await api.gatekeeper.authenticate_api(request)
+    if principal.is_anonymous:
+        raise Unauthorized("authentication required: use Basic credentials or a Bearer token")
+    request.state.principal = principal  # for the audit of a refusal
+    route = request.scope.get("route")
+    need = route_needs(route).get(request.method) if isinstance(route, APIRoute) else None
+    if (need or ADMIN) is ADMIN and not principal.is_admin:
+        raise Denied(f"{principal.name} may not {request.method} {request.url.path}: admins only")
+    return Actor(principal, client_address(request))
+
+
+Caller = Annotated[Actor, Depends(authorize)]
+Api = Annotated[ApiServices, Depends(api_services)]
+
+T = TypeVar("T")
+
+
+async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a blocking service call in a worker thread (the event loop keeps serving)."""
+    return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
