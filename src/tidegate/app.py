@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from starlette.types import ASGIApp as StarletteASGIApp
 from starlette.types import Receive, Scope, Send
 
 from tidegate.auth.credentials import CredentialChecker
@@ -20,8 +21,6 @@ from tidegate.auth.tokens import TokenCodec
 from tidegate.blobstore import BlobStore, UploadStore
 from tidegate.config import Settings, load_settings
 from tidegate.db import Database
-from tidegate.http.api.app import build_api
-from tidegate.http.api.deps import ApiServices
 from tidegate.http.asgi import build_asgi
 from tidegate.http.auth import Gatekeeper
 from tidegate.http.token import TokenEndpoint
@@ -86,8 +85,15 @@ def build(settings: Settings) -> Built:
         audit.flush()
         db.dispose()
 
-    api = build_api(ApiServices(gatekeeper, identity, permissions, audit))
-    app = build_asgi(V2App(services), TokenEndpoint(tokens, gatekeeper), ready, shutdown, api)
+    def management_api() -> StarletteASGIApp:
+        from tidegate.http.api.app import build_api  # FastAPI: loaded on first use only
+        from tidegate.http.api.deps import ApiServices
+
+        return build_api(ApiServices(gatekeeper, identity, permissions, audit))
+
+    app = build_asgi(
+        V2App(services), TokenEndpoint(tokens, gatekeeper), ready, shutdown, management_api
+    )
     return Built(app, db, services)
 
 

@@ -130,6 +130,7 @@ users = Table(
     Column("kind", String(16), nullable=False, server_default="user"),
     Column("disabled", Boolean, nullable=False, server_default="0"),
     Column("description", Text),
+    sqlite_autoincrement=True,  # row ids never reused: tokens name them
 )
 
 groups = Table(

@@ -24,7 +24,7 @@ def build_asgi(
     token: TokenEndpoint,
     ready: Callable[[], None],
     on_shutdown: Callable[[], None],
-    api: ASGIApp | None = None,
+    api: Callable[[], ASGIApp] | None = None,
 ) -> Callable[[Scope, Receive, Send], object]:
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -51,6 +51,16 @@ def build_asgi(
         lifespan=lifespan,
     )
 
+    built: list[ASGIApp] = []
+
+    def management() -> ASGIApp:
+        """The management API is built on its first request: FastAPI and its models cost
+        ~16 MB per worker, which a registry that is only pulled from never needs."""
+        if not built:
+            assert api is not None
+            built.append(api())
+        return built[0]
+
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
@@ -61,7 +71,7 @@ def build_asgi(
                 await v2({**scope, "path": "/v2/"}, receive, send)
                 return
             if api is not None and (path == API_PREFIX or path.startswith(API_PREFIX + "/")):
-                await api(scope, receive, send)
+                await management()(scope, receive, send)
                 return
         await web(scope, receive, send)
 

@@ -15,7 +15,14 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("users") as batch:
+    # AUTOINCREMENT on SQLite: a deleted user's row id is never reused, so tokens that name the
+    # id (JWT "uid") can never come back to life for a new user of the same name.
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    with op.batch_alter_table(
+        "users",
+        recreate="always" if sqlite else "auto",
+        table_kwargs={"sqlite_autoincrement": True} if sqlite else {},
+    ) as batch:
         batch.alter_column("password_hash", existing_type=sa.Text(), nullable=True)
         batch.add_column(
             sa.Column("kind", sa.String(length=16), nullable=False, server_default="user")
