@@ -133,6 +133,11 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def basic(who: Who) -> dict[str, str]:
+    raw = f"{who.username}:{who.password}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+
 def jwt_access(token: str) -> dict[str, set[str]]:
     """The ``access`` claim of a registry JWT: ``type:name`` -> granted actions."""
     payload = token.split(".")[1]
@@ -312,18 +317,21 @@ class Cell:
         return EXPECTED[self.group][self.repo]
 
 
-def _refused(r: httpx.Response, what: str, cell: Cell, *, basic: bool = False) -> bool:
-    """True when ``r`` is a proper refusal (JWT: 401 insufficient_scope; Basic: 403 DENIED, or
-    403 DENIED for a rule the token cannot express, such as overwrite or immutable tags)."""
+def _refused(r: httpx.Response, what: str, cell: Cell, wire_action: str | None) -> None:
+    """Record a problem unless ``r`` is the refusal the docs promise: with a JWT lacking
+    ``wire_action``, 401 UNAUTHORIZED with ``error="insufficient_scope"`` (the client may ask
+    again); with a JWT granting it (a rule a token cannot express: overwrite, immutable tags),
+    or with Basic credentials (``wire_action`` None), 403 DENIED."""
     challenge = r.headers.get("www-authenticate", "")
-    if r.status_code == 401 and not basic and 'error="insufficient_scope"' in challenge:
-        return True
-    if r.status_code == 403 and error_code(r) == "DENIED":
-        return True
-    cell.problems.append(
-        f"{what}: expected success or a refusal, got {r.status_code} {error_code(r)}"
-    )
-    return False
+    if wire_action is not None and wire_action not in cell.granted:
+        if r.status_code == 401 and 'error="insufficient_scope"' in challenge:
+            return
+        expected = '401 with error="insufficient_scope"'
+    else:
+        if r.status_code == 403 and error_code(r) == "DENIED":
+            return
+        expected = "403 DENIED"
+    cell.problems.append(f"{what}: expected {expected}, got {r.status_code} {error_code(r)}")
 
 
 def observe_wire(e: Env, who: Who, cell: Cell) -> None:
@@ -341,11 +349,11 @@ def observe_wire(e: Env, who: Who, cell: Cell) -> None:
             cell.problems.append("read: the manifest's bytes do not match its digest")
     else:
         cell.wire["read"] = False
-        _refused(r, "read (JWT)", cell)
+        _refused(r, "read (JWT)", cell, "pull")
     rb = c.get(f"/v2/{name}/manifests/base", headers={"Accept": OCI_MANIFEST}, auth=who.auth)
     basic_ok = rb.status_code == 200
     if not basic_ok:
-        _refused(rb, "read (Basic)", cell, basic=True)
+        _refused(rb, "read (Basic)", cell, None)
     if basic_ok != cell.wire["read"]:
         cell.problems.append(f"read: JWT {r.status_code} but Basic {rb.status_code}")
 
@@ -362,10 +370,10 @@ def observe_wire(e: Env, who: Who, cell: Cell) -> None:
             if e.digest_of(repo, f"deploy-{tag}") != sha256(body):
                 cell.problems.append("deploy: 201 but the tag does not name the pushed digest")
         else:
-            _refused(r, "deploy (manifest after the blobs were accepted)", cell)
+            _refused(r, "deploy (manifest after the blobs were accepted)", cell, "push")
     else:
         cell.wire["deploy"] = False
-        _refused(r if r.status_code != 201 else config_r, "deploy (blob upload)", cell)
+        _refused(r if r.status_code != 201 else config_r, "deploy (blob upload)", cell, "push")
         # the manifest alone (its blobs are already in the repository) is refused too
         body = manifest(sha256(CONFIG_BYTES), len(CONFIG_BYTES), LAYER, f"deploy {who.username}")
         r = put_manifest(c, name, f"deploy-{tag}", body, jwt)
@@ -373,7 +381,10 @@ def observe_wire(e: Env, who: Who, cell: Cell) -> None:
             cell.wire["deploy"] = True
             cell.problems.append("deploy: blob upload refused, but the manifest PUT took 201")
         else:
-            _refused(r, "deploy (manifest)", cell)
+            _refused(r, "deploy (manifest)", cell, "push")
+            rb = put_manifest(c, name, f"deploy-{tag}", body, basic(who))
+            if rb.status_code != 201:  # (else: a JWT/Basic mismatch, caught in the API check)
+                _refused(rb, "deploy (manifest, Basic)", cell, None)
         if e.digest_of(repo, f"deploy-{tag}") is not None or e.tags(repo) != tags_before:
             cell.problems.append("deploy: refused, yet the tags changed")
 
@@ -387,7 +398,11 @@ def observe_wire(e: Env, who: Who, cell: Cell) -> None:
         if now != sha256(body):
             cell.problems.append("overwrite: 201 but the tag does not name the new digest")
     else:
-        _refused(r, "overwrite", cell)
+        _refused(r, "overwrite", cell, "push")
+        rb = put_manifest(c, name, f"ovw-{tag}", body, basic(who))
+        if rb.status_code != 201:
+            _refused(rb, "overwrite (Basic)", cell, None)
+        now = e.digest_of(repo, f"ovw-{tag}")
         if now != old:
             cell.problems.append(f"overwrite: refused, yet the tag moved ({old} -> {now})")
 
@@ -406,7 +421,11 @@ def observe_wire(e: Env, who: Who, cell: Cell) -> None:
         if after is not None:
             cell.problems.append(f"delete: 202 but {ref} still resolves")
     else:
-        _refused(r, "delete", cell)
+        _refused(r, "delete", cell, "delete")
+        rb = c.delete(f"/v2/{name}/manifests/{ref}", headers=basic(who))
+        if rb.status_code != 202:
+            _refused(rb, "delete (Basic)", cell, None)
+        after = e.digest_of(repo, ref)
         if after != target:
             cell.problems.append(f"delete: refused, yet {ref} changed ({target} -> {after})")
     if immutable and "delete" in {WIRE[a] for a in cell.granted}:
