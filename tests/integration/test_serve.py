@@ -1,4 +1,4 @@
-"""``tidegate serve`` itself: refusing a busy address."""
+"""``tidegate serve`` itself: refusing a busy address, and a config with anonymous writes."""
 
 from __future__ import annotations
 
@@ -25,3 +25,49 @@ def test_a_second_server_on_a_busy_port_refuses_to_start(tmp_path: Path) -> None
         assert "TIDEGATE_LISTEN" in result.stderr
         with first.client() as c:  # the first one is unaffected
             assert c.get("/v2/").status_code == 200
+
+
+def _serve(tmp_path: Path, config: str) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "tidegate.yaml"
+    path.write_text(config)
+    env = {
+        **os.environ,
+        "TIDEGATE_DATA": str(tmp_path / "data"),
+        "TIDEGATE_LISTEN": "127.0.0.1:1",  # never reached: the refusal comes first
+        "TIDEGATE_ADMIN_PASSWORD": "refused-server-pw",
+    }
+    return subprocess.run(
+        [str(TIDEGATE), "serve", "--config", str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_serve_refuses_a_config_that_opens_anonymous_write_access(tmp_path: Path) -> None:
+    result = _serve(
+        tmp_path,
+        "permission_targets:\n"
+        "  - name: open\n"
+        "    repositories: [dev]\n"
+        "    anonymous: [read, deploy, delete]\n",
+    )
+
+    assert result.returncode == 2
+    assert "anonymous may only be granted read" in result.stderr
+    assert "deploy, delete" in result.stderr
+    assert "permission_targets.0.anonymous" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "data" / "tidegate.db").exists()  # nothing was set up
+
+
+def test_serve_accepts_anonymous_read(tmp_path: Path) -> None:
+    config = tmp_path / "tidegate.yaml"
+    config.write_text(
+        "permission_targets:\n  - name: public\n    repositories: [dev]\n    anonymous: [read]\n"
+    )
+    with tidegate_server(tmp_path / "data", config=config) as server, server.client() as c:
+        r = c.get("/api/v1/permissions/public")
+        assert r.status_code == 200
+        assert r.json()["anonymous"] == ["read"]
