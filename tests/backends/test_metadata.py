@@ -9,18 +9,32 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import func, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from tidegate.db import Database
+from tidegate.db import access as aq
+from tidegate.db import audit as auditq
 from tidegate.db import content as cq
 from tidegate.db import repositories as rq
 from tidegate.db import uploads as uq
 from tidegate.db import users as userq
-from tidegate.db.tables import manifest_contents, manifest_references
+from tidegate.db.engine import MIGRATIONS
+from tidegate.db.records import GrantRecord
+from tidegate.db.tables import (
+    access_tokens,
+    group_members,
+    manifest_contents,
+    manifest_references,
+    permission_grants,
+    users,
+)
 from tidegate.oci import mediatypes as mt
 from tidegate.oci.digest import Digest
 
@@ -596,3 +610,481 @@ def test_secrets_get_and_set(db: Database) -> None:
     with db.read() as conn:
         assert userq.get_secret(conn, "token_signing_key") == "s" * 64
         assert userq.get_secret(conn, "other") is None
+
+
+# --- identity and access (migration 0002) ---------------------------------------------------
+
+IDENTITY_TABLES = {
+    "groups",
+    "group_members",
+    "access_tokens",
+    "permission_targets",
+    "permission_grants",
+    "auth_state",
+    "audit_events",
+}
+T0 = datetime(2026, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
+
+
+def utc(value: datetime) -> datetime:
+    """SQLite gives timezone-aware columns back naive (in UTC); PostgreSQL aware."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def alembic(db: Database, direction: str, revision: str) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        getattr(command, direction)(cfg, revision)
+
+
+def table_names(db: Database) -> set[str]:
+    with db.read() as conn:
+        return set(inspect(conn).get_table_names())
+
+
+def user_columns(db: Database) -> dict[str, bool]:
+    """users column -> nullable."""
+    with db.read() as conn:
+        return {c["name"]: bool(c["nullable"]) for c in inspect(conn).get_columns("users")}
+
+
+def test_migration_0002_upgrades_an_issue_2_database_and_downgrades(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        alembic(db, "upgrade", "0001")
+        with db.transaction() as conn:
+            rq.create(conn, "dev", "local", "dev", {})
+            conn.execute(  # the users table of 0001
+                insert(users).values(
+                    username="admin", password_hash="$argon2id$old", is_admin=True, created_at=T0
+                )
+            )
+        assert not IDENTITY_TABLES & table_names(db)
+
+        alembic(db, "upgrade", "head")
+
+        assert table_names(db) >= IDENTITY_TABLES
+        assert user_columns(db)["password_hash"] is True
+        with db.read() as conn:
+            [admin] = userq.list_users(conn)
+            assert aq.auth_generation(conn) == 1
+        assert (admin.username, admin.password_hash, admin.is_admin) == (
+            "admin",
+            "$argon2id$old",
+            True,
+        )
+        assert (admin.kind, admin.disabled, admin.description) == ("user", False, None)
+        with db.transaction() as conn:  # the new columns work: a service account, no password
+            bot = userq.create(conn, "ci-bot", None, is_admin=False, kind="service")
+            userq.create_group(conn, "ci", None)
+        with db.transaction() as conn:  # a service account cannot exist before 0002
+            userq.delete_user(conn, bot)
+
+        alembic(db, "downgrade", "0001")
+
+        assert not IDENTITY_TABLES & table_names(db)
+        columns = user_columns(db)
+        assert set(columns) == {"id", "username", "password_hash", "is_admin", "created_at"}
+        assert columns["password_hash"] is False
+        with db.read() as conn:
+            row = conn.execute(select(users.c.username, users.c.password_hash)).one()
+            assert tuple(row) == ("admin", "$argon2id$old")
+            assert rq.get_by_key(conn, "dev") is not None
+
+        db.migrate()  # and up again
+
+        assert table_names(db) >= IDENTITY_TABLES
+        with db.read() as conn:
+            assert aq.auth_generation(conn) == 1
+            assert [u.username for u in userq.list_users(conn)] == ["admin"]
+    finally:
+        db.dispose()
+
+
+def test_auth_generation_counts_committed_changes(db: Database) -> None:
+    with db.read() as conn:
+        start = aq.auth_generation(conn)
+
+    with db.transaction() as conn:
+        aq.bump_auth_generation(conn)
+        aq.bump_auth_generation(conn)
+    with pytest.raises(RuntimeError), db.transaction() as conn:
+        aq.bump_auth_generation(conn)
+        raise RuntimeError("the change failed")
+
+    with db.read() as conn:
+        assert aq.auth_generation(conn) == start + 2
+
+
+def test_service_accounts_have_no_password_and_users_list_by_kind(db: Database) -> None:
+    with db.transaction() as conn:
+        admin = userq.create(conn, "admin", "$argon2id$a", is_admin=True)
+        bot = userq.create(conn, "ci-bot", None, False, kind="service", description="CI ✓")
+        userq.create(conn, "alice", "$argon2id$b", is_admin=False)
+
+    with db.read() as conn:
+        robot = userq.get_by_username(conn, "ci-bot")
+        assert robot is not None
+        assert (robot.id, robot.kind, robot.password_hash) == (bot, "service", None)
+        assert (robot.is_admin, robot.disabled, robot.description) == (False, False, "CI ✓")
+        assert robot.created_at is not None
+        assert [u.username for u in userq.list_users(conn)] == ["admin", "alice", "ci-bot"]
+        assert [u.username for u in userq.list_users(conn, "user")] == ["admin", "alice"]
+        assert [u.username for u in userq.list_users(conn, "service")] == ["ci-bot"]
+        assert userq.get_by_username(conn, "admin").kind == "user"  # type: ignore[union-attr]
+        assert userq.count_admins(conn) == 1
+    assert admin != bot
+
+
+def test_update_user_and_count_admins(db: Database) -> None:
+    with db.transaction() as conn:
+        admin = userq.create(conn, "admin", "$argon2id$a", is_admin=True)
+        alice = userq.create(conn, "alice", "$argon2id$b", is_admin=False)
+
+    with db.transaction() as conn:
+        userq.update_user(conn, alice, is_admin=True, password_hash="$argon2id$c")
+        userq.update_user(conn, alice, description="QA lead")
+        userq.update_user(conn, alice)  # nothing to set
+    with db.read() as conn:
+        record = userq.get_by_username(conn, "alice")
+        assert record is not None
+        assert (record.is_admin, record.password_hash) == (True, "$argon2id$c")
+        assert record.description == "QA lead"
+        assert userq.count_admins(conn) == 2
+
+    with db.transaction() as conn:
+        userq.update_user(conn, admin, disabled=True)  # a disabled admin does not count
+    with db.read() as conn:
+        assert userq.get_by_username(conn, "admin").disabled is True  # type: ignore[union-attr]
+        assert userq.count_admins(conn) == 1
+
+
+def test_groups_and_memberships(db: Database) -> None:
+    with db.transaction() as conn:
+        alice = userq.create(conn, "alice", "$argon2id$a", is_admin=False)
+        bot = userq.create(conn, "ci-bot", None, is_admin=False, kind="service")
+        testers = userq.create_group(conn, "testers", "QA ✓")
+        ci = userq.create_group(conn, "ci", None)
+        developers = userq.create_group(conn, "developers", None)
+
+    with db.read() as conn:
+        assert [g.name for g in userq.list_groups(conn)] == ["ci", "developers", "testers"]
+        group = userq.get_group(conn, "testers")
+        assert group is not None
+        assert (group.id, group.description) == (testers, "QA ✓")
+        assert group.created_at is not None
+        assert userq.get_group(conn, "nope") is None
+        assert userq.memberships(conn) == []
+
+    with db.transaction() as conn:
+        assert userq.add_member(conn, testers, alice) is True
+        assert userq.add_member(conn, testers, alice) is False  # already a member
+        assert userq.add_member(conn, ci, bot) is True
+        assert userq.add_member(conn, testers, bot) is True
+    with db.read() as conn:
+        assert sorted(userq.memberships(conn)) == sorted(
+            [(testers, alice), (ci, bot), (testers, bot)]
+        )
+
+    with db.transaction() as conn:
+        assert userq.remove_member(conn, testers, bot) is True
+        assert userq.remove_member(conn, testers, bot) is False
+        userq.set_memberships(conn, alice, [ci, developers])  # replaces testers
+    with db.read() as conn:
+        assert sorted(userq.memberships(conn)) == sorted(
+            [(ci, alice), (developers, alice), (ci, bot)]
+        )
+
+    with db.transaction() as conn:
+        userq.set_memberships(conn, alice, [])
+    with db.read() as conn:
+        assert userq.memberships(conn) == [(ci, bot)]
+
+    with pytest.raises(IntegrityError), db.transaction() as conn:
+        userq.create_group(conn, "ci", None)  # group names are unique
+    with pytest.raises(IntegrityError), db.transaction() as conn:
+        userq.add_member(conn, ci, 9999)  # a member must exist
+
+
+def make_token(
+    db: Database, token_id: str, user_id: int, name: str = "t", *, created: datetime = T0
+) -> None:
+    with db.transaction() as conn:
+        aq.create_token(
+            conn, token_id, user_id, name, "$argon2id$s", created, created + timedelta(days=90)
+        )
+
+
+def test_access_tokens_create_get_list_and_revoke(db: Database) -> None:
+    with db.transaction() as conn:
+        alice = userq.create(conn, "alice", "$argon2id$a", is_admin=False)
+        bot = userq.create(conn, "ci-bot", None, is_admin=False, kind="service")
+    make_token(db, "bbbbbbbbbbbb", alice, "laptop", created=T0 + timedelta(hours=1))
+    make_token(db, "aaaaaaaaaaaa", alice, "ci", created=T0)
+    make_token(db, "cccccccccccc", bot, "deploy", created=T0)
+
+    with db.read() as conn:
+        token = aq.get_token(conn, "bbbbbbbbbbbb")
+        assert token is not None
+        assert (token.id, token.user_id, token.name, token.secret_hash) == (
+            "bbbbbbbbbbbb",
+            alice,
+            "laptop",
+            "$argon2id$s",
+        )
+        assert utc(token.created_at) == T0 + timedelta(hours=1)
+        assert utc(token.expires_at) == T0 + timedelta(hours=1, days=90)
+        assert token.revoked_at is None
+        assert aq.get_token(conn, "nonexistent0") is None
+        assert [t.id for t in aq.list_tokens(conn, alice)] == ["aaaaaaaaaaaa", "bbbbbbbbbbbb"]
+        assert [t.id for t in aq.list_tokens(conn, bot)] == ["cccccccccccc"]
+        assert [t.id for t in aq.list_tokens(conn)] == [
+            "aaaaaaaaaaaa",
+            "cccccccccccc",
+            "bbbbbbbbbbbb",
+        ]
+
+    revoked_at = T0 + timedelta(days=2)
+    with db.transaction() as conn:
+        assert aq.revoke_token(conn, "aaaaaaaaaaaa", revoked_at) is True
+    with db.transaction() as conn:
+        assert aq.revoke_token(conn, "aaaaaaaaaaaa", revoked_at + timedelta(days=1)) is False
+        assert aq.revoke_token(conn, "nonexistent0", revoked_at) is False
+    with db.read() as conn:
+        token = aq.get_token(conn, "aaaaaaaaaaaa")
+        assert token is not None and token.revoked_at is not None
+        assert utc(token.revoked_at) == revoked_at  # the first revocation stands
+
+    with pytest.raises(IntegrityError):
+        make_token(db, "bbbbbbbbbbbb", bot)  # ids are unique
+    with pytest.raises(IntegrityError):
+        make_token(db, "dddddddddddd", 9999)  # the owner must exist
+
+
+def test_active_tokens_are_neither_revoked_nor_expired(db: Database) -> None:
+    with db.transaction() as conn:
+        alice = userq.create(conn, "alice", "$argon2id$a", is_admin=False)
+    make_token(db, "active000000", alice)  # expires T0 + 90 days
+    make_token(db, "revoked00000", alice)
+    make_token(db, "expired00000", alice, created=T0 - timedelta(days=90, seconds=1))
+    with db.transaction() as conn:
+        aq.revoke_token(conn, "revoked00000", T0)
+
+    with db.read() as conn:
+        assert [t.id for t in aq.active_tokens(conn, T0)] == ["active000000"]
+        assert aq.active_tokens(conn, T0 + timedelta(days=90)) == []  # expiry is exclusive
+        earlier = {t.id for t in aq.active_tokens(conn, T0 - timedelta(days=1))}
+        assert earlier == {"active000000", "expired00000"}
+
+
+def test_permission_targets_and_their_grants(db: Database) -> None:
+    with db.transaction() as conn:
+        alice = userq.create(conn, "alice", "$argon2id$a", is_admin=False)
+        ci = userq.create_group(conn, "ci", None)
+        prod = aq.create_target(conn, "prod", ["prod"], ["**"], [], T0)
+        dev = aq.create_target(conn, "dev", ["dev", "team-*"], ["shop/**"], ["**/debug"], T0)
+        aq.replace_grants(
+            conn,
+            dev,
+            [
+                GrantRecord(0, alice, None, ("read", "deploy")),
+                GrantRecord(0, None, ci, ("promote",)),
+                GrantRecord(0, None, None, ("read",)),  # anonymous
+            ],
+        )
+        aq.replace_grants(conn, prod, [GrantRecord(0, None, ci, ("read",))])
+
+    with db.read() as conn:
+        assert [t.name for t in aq.list_targets(conn)] == ["dev", "prod"]
+        target = aq.get_target(conn, "dev")
+        assert target is not None
+        assert (target.id, target.repositories, target.include, target.exclude) == (
+            dev,
+            ("dev", "team-*"),
+            ("shop/**",),
+            ("**/debug",),
+        )
+        assert aq.get_target(conn, "nope") is None
+        assert aq.list_grants(conn) == [
+            GrantRecord(dev, alice, None, ("read", "deploy")),
+            GrantRecord(dev, None, ci, ("promote",)),
+            GrantRecord(dev, None, None, ("read",)),
+            GrantRecord(prod, None, ci, ("read",)),
+        ]
+
+    with db.transaction() as conn:
+        aq.update_target(conn, dev, ["dev"], ["**"], [], T0 + timedelta(days=1))
+        aq.replace_grants(conn, dev, [GrantRecord(0, None, ci, ("read", "delete"))])
+    with db.read() as conn:
+        target = aq.get_target(conn, "dev")
+        assert target is not None
+        assert (target.repositories, target.include, target.exclude) == (("dev",), ("**",), ())
+        assert aq.list_grants(conn) == [
+            GrantRecord(prod, None, ci, ("read",)),
+            GrantRecord(dev, None, ci, ("read", "delete")),
+        ]
+
+    with db.transaction() as conn:
+        aq.replace_grants(conn, dev, [])
+    with db.read() as conn:
+        assert [g.target_id for g in aq.list_grants(conn)] == [prod]
+
+    with pytest.raises(IntegrityError), db.transaction() as conn:
+        aq.create_target(conn, "dev", ["x"], ["**"], [], T0)  # names are unique
+
+
+def count_rows_where(db: Database, table: Any, column: Any, value: int) -> int:
+    return count_rows(db, table, column == value)
+
+
+def test_deleting_a_principal_group_or_target_takes_what_hangs_on_it(db: Database) -> None:
+    with db.transaction() as conn:
+        alice = userq.create(conn, "alice", "$argon2id$a", is_admin=False)
+        bob = userq.create(conn, "bob", "$argon2id$b", is_admin=False)
+        testers = userq.create_group(conn, "testers", None)
+        ci = userq.create_group(conn, "ci", None)
+        for group in (testers, ci):
+            userq.add_member(conn, group, alice)
+            userq.add_member(conn, group, bob)
+        dev = aq.create_target(conn, "dev", ["dev"], ["**"], [], T0)
+        prod = aq.create_target(conn, "prod", ["prod"], ["**"], [], T0)
+        for target in (dev, prod):
+            aq.replace_grants(
+                conn,
+                target,
+                [
+                    GrantRecord(0, alice, None, ("read",)),
+                    GrantRecord(0, bob, None, ("read",)),
+                    GrantRecord(0, None, testers, ("read",)),
+                    GrantRecord(0, None, ci, ("read",)),
+                    GrantRecord(0, None, None, ("read",)),
+                ],
+            )
+    make_token(db, "alice0000000", alice)
+    make_token(db, "bob000000000", bob)
+
+    with db.transaction() as conn:
+        userq.delete_user(conn, alice)
+
+    assert count_rows_where(db, group_members, group_members.c.user_id, alice) == 0
+    assert count_rows_where(db, access_tokens, access_tokens.c.user_id, alice) == 0
+    assert count_rows_where(db, permission_grants, permission_grants.c.user_id, alice) == 0
+    assert count_rows_where(db, group_members, group_members.c.user_id, bob) == 2
+    assert count_rows_where(db, access_tokens, access_tokens.c.user_id, bob) == 1
+
+    with db.transaction() as conn:
+        userq.delete_group(conn, testers)
+
+    assert count_rows_where(db, group_members, group_members.c.group_id, testers) == 0
+    assert count_rows_where(db, permission_grants, permission_grants.c.group_id, testers) == 0
+    with db.read() as conn:
+        assert userq.memberships(conn) == [(ci, bob)]
+
+    with db.transaction() as conn:
+        aq.delete_target(conn, dev)
+
+    with db.read() as conn:
+        assert [t.name for t in aq.list_targets(conn)] == ["prod"]
+        assert aq.list_grants(conn) == [
+            GrantRecord(prod, bob, None, ("read",)),
+            GrantRecord(prod, None, ci, ("read",)),
+            GrantRecord(prod, None, None, ("read",)),
+        ]
+        assert userq.get_by_username(conn, "bob") is not None
+        assert userq.get_group(conn, "ci") is not None
+
+
+def test_a_deleted_users_id_is_never_given_to_another(db: Database) -> None:
+    """Registry JWTs and refresh tokens name the principal by name and users row id: a user
+    deleted and re-created under the same name must get another id, or the old one's tokens
+    would act as the new one."""
+    with db.transaction() as conn:
+        userq.create(conn, "admin", "$argon2id$a", is_admin=True)
+        old = userq.create(conn, "alice", "$argon2id$b", is_admin=False)
+    with db.transaction() as conn:
+        userq.delete_user(conn, old)
+
+    with db.transaction() as conn:
+        new = userq.create(conn, "alice", "$argon2id$c", is_admin=False)
+
+    assert new != old
+
+
+def audit_event(
+    at: datetime, actor: str, action: str, target: str | None, **more: Any
+) -> dict[str, Any]:
+    return {
+        "at": at,
+        "actor": actor,
+        "address": more.get("address"),
+        "action": action,
+        "target": target,
+        "outcome": more.get("outcome", "ok"),
+        "reason": more.get("reason"),
+        "detail": more.get("detail"),
+    }
+
+
+def test_audit_events_append_and_search(db: Database) -> None:
+    events = [
+        audit_event(
+            T0, "admin", "user.created", "alice", address="192.0.2.1", detail={"g": ["ci"]}
+        ),
+        audit_event(T0 + timedelta(minutes=1), "admin", "group.created", "ops"),
+        audit_event(T0 + timedelta(minutes=2), "admin", "user.deleted", "alice"),
+        audit_event(
+            T0 + timedelta(minutes=3),
+            "bob",
+            "access.refused",
+            "dev/shop/cart",
+            outcome="refused",
+            reason="needs deploy",
+        ),
+        audit_event(T0 + timedelta(minutes=4), "bob", "access.refused", "devx/app"),
+        audit_event(T0 + timedelta(minutes=5), "bob", "access.refused", "team_a/app"),
+        audit_event(T0 + timedelta(minutes=6), "bob", "access.refused", "teamxa/app"),
+        audit_event(T0 + timedelta(minutes=7), "eve", "login.failed", None),
+        audit_event(T0 + timedelta(minutes=8), "eve", "users.exported", "x"),
+    ]
+    with db.transaction() as conn:
+        auditq.append(conn, events[:3])
+        auditq.append(conn, [])
+    with db.transaction() as conn:
+        auditq.append(conn, events[3:])
+
+    with db.read() as conn:
+        every = auditq.search(conn)
+        assert [e.target for e in every] == [e["target"] for e in reversed(events)]  # newest first
+        first = every[-1]
+        assert (first.actor, first.address, first.action, first.target) == (
+            "admin",
+            "192.0.2.1",
+            "user.created",
+            "alice",
+        )
+        assert (first.outcome, first.reason, first.detail) == ("ok", None, {"g": ["ci"]})
+        assert utc(first.at) == T0
+        refused = every[-4]
+        assert (refused.outcome, refused.reason) == ("refused", "needs deploy")
+
+        def actions(**filters: Any) -> list[str]:
+            return [e.action for e in auditq.search(conn, **filters)]
+
+        def targets(**filters: Any) -> list[str | None]:
+            return [e.target for e in auditq.search(conn, **filters)]
+
+        assert actions(actor="admin") == ["user.deleted", "group.created", "user.created"]
+        assert actions(actor="nobody") == []
+        assert actions(action="user.created") == ["user.created"]
+        assert actions(action="user") == ["user.deleted", "user.created"]  # not users.exported
+        assert actions(action="user.*") == ["user.deleted", "user.created"]
+        assert targets(repo="dev") == ["dev/shop/cart"]  # not devx/app
+        assert targets(repo="team_a") == ["team_a/app"]  # "_" is not a wildcard
+        assert targets(actor="bob", since=T0 + timedelta(minutes=5)) == [
+            "teamxa/app",
+            "team_a/app",
+        ]
+        assert len(auditq.search(conn, limit=3)) == 3
+        assert auditq.search(conn, limit=1)[0].actor == "eve"

@@ -33,9 +33,10 @@ def search(
     if actor:
         query = query.where(c.actor == actor)
     if action:
-        query = query.where(or_(c.action == action, c.action.startswith(action.rstrip("*") + ".")))
+        prefix = action.rstrip("*").rstrip(".") + "."  # "user", "user.*": every user.<x>
+        query = query.where(or_(c.action == action, c.action.startswith(prefix, autoescape=True)))
     if repo:
-        query = query.where(or_(c.target == repo, c.target.startswith(repo + "/")))
+        query = query.where(or_(c.target == repo, c.target.startswith(repo + "/", autoescape=True)))
     if since:
         query = query.where(c.at >= since)
     return [AuditRecord(*row) for row in conn.execute(query.limit(limit))]

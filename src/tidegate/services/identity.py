@@ -241,7 +241,9 @@ class IdentityService:
             values["description"] = description
         with self._change() as conn:
             user = self._user(conn, name, kind)
-            losing_admin = user.is_admin and (is_admin is False or disabled is True)
+            losing_admin = (
+                user.is_admin and not user.disabled and (is_admin is False or disabled is True)
+            )
             if losing_admin and user_q.count_admins(conn) <= 1:
                 raise Conflict(f"{name!r} is the last admin: make another admin first")
             user_q.update_user(conn, user.id, **values)

@@ -1,0 +1,1 @@
+"""Unit tests of tidegate.services (on a real SQLite database)."""
