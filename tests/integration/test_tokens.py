@@ -498,6 +498,33 @@ def test_refresh_is_refused_once_the_user_is_deleted(server: RunningServer) -> N
     assert httpx.get(f"{server.url}/v2/", auth=(user, created["token"])).status_code == 401
 
 
+def test_a_password_change_ends_the_sessions_opened_with_the_old_password(
+    server: RunningServer,
+) -> None:
+    """docker keeps only a refresh token after login: a leaked password, once changed, must not
+    leave that session (or a JWT) working. Access tokens are separate credentials and stay."""
+    user, password = create_user(server, ["developers"])
+    name = f"dev/tokens/pwchange-{uuid.uuid4().hex[:8]}"
+    scope = f"repository:{name}:pull,push"
+    login = password_grant(server, user, password, scope)
+    refresh, jwt = login.json()["refresh_token"], login.json()["access_token"]
+    kept = create_token(server, (user, password), "kept")
+    assert can_push(server, jwt, name).status_code == 201
+
+    with server.client() as admin:
+        r = admin.patch(f"/api/v1/users/{user}", json={"password": "a brand new password"})
+        assert r.status_code == 200, r.text
+
+    for attempt in range(REPEAT):
+        assert refresh_grant(server, refresh, scope).status_code == 401, attempt
+        assert can_push(server, jwt, name).status_code == 401, attempt
+    assert httpx.get(f"{server.url}/v2/", auth=(user, password)).status_code == 401
+    assert httpx.get(f"{server.url}/v2/", auth=(user, "a brand new password")).status_code == 200
+    assert httpx.get(f"{server.url}/v2/", auth=(user, kept["token"])).status_code == 200
+    renewed = password_grant(server, user, "a brand new password", scope)
+    assert refresh_grant(server, renewed.json()["refresh_token"], scope).status_code == 200
+
+
 def test_token_revocation_is_audited_with_actor_and_address(server: RunningServer) -> None:
     user, password = create_user(server, ["developers"])
     created = create_token(server, (user, password), "audited")

@@ -63,7 +63,7 @@ class CredentialChecker:
             return snapshot.tokens[parts.id].secret_hash, entry.principal(parts.id), parts.secret
         if entry.password_hash is None:  # service accounts sign in with tokens only
             return None
-        return entry.password_hash, entry.principal(), password
+        return entry.password_hash, entry.principal(by_password=True), password
 
     def principal_for_token(self, token: str) -> tuple[str, str] | None:
         """(username, token) for a bare access token (``Authorization: Bearer tdg_...``)."""
@@ -100,4 +100,6 @@ class CredentialChecker:
         if principal.is_anonymous:
             return principal
         entry = self.state.current().current(principal)
-        return entry.principal(principal.token_id) if entry else None
+        if entry is None:
+            return None
+        return entry.principal(principal.token_id, principal.password_mark is not None)

@@ -22,13 +22,16 @@ ALL_ACTIONS: tuple[Action, ...] = tuple(Action)
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who is acting. ``id`` is the users row (users and service accounts); ``token_id`` names
-    the access token the caller authenticated with, so tokens derived from it die with it."""
+    the access token the caller authenticated with, and ``password_mark`` the password (a
+    fingerprint of its stored hash), so registry tokens derived from either die with it: a
+    revoked access token or a changed password ends those sessions."""
 
     kind: str  # "user" | "service" | "anonymous"
     name: str
     is_admin: bool = False
     id: int | None = None
     token_id: str | None = None
+    password_mark: str | None = None
 
     @property
     def is_anonymous(self) -> bool:

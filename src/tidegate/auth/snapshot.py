@@ -5,6 +5,7 @@ evaluation it answers is cheap, repeatable and unit-testable.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Iterable
@@ -29,8 +30,18 @@ class PrincipalEntry:
     password_hash: str | None
     group_ids: frozenset[int]
 
-    def principal(self, token_id: str | None = None) -> Principal:
-        return Principal(self.kind, self.name, self.is_admin, self.id, token_id)
+    @property
+    def password_mark(self) -> str | None:
+        return password_mark(self.password_hash) if self.password_hash else None
+
+    def principal(self, token_id: str | None = None, by_password: bool = False) -> Principal:
+        mark = self.password_mark if by_password else None
+        return Principal(self.kind, self.name, self.is_admin, self.id, token_id, mark)
+
+
+def password_mark(password_hash: str) -> str:
+    """A short fingerprint of a stored hash: it changes when the password changes."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +143,7 @@ class IdentitySnapshot:
 
     def current(self, principal: Principal) -> PrincipalEntry | None:
         """The live entry for a principal that authenticated earlier; None if it is gone,
-        disabled, or its access token is no longer active."""
+        disabled, its access token is no longer active, or its password changed."""
         entry = self.principals.get(principal.name)
         if entry is None or entry.disabled or entry.kind != principal.kind:
             return None
@@ -140,6 +151,8 @@ class IdentitySnapshot:
             return None  # deleted and re-created under the same name: not the same principal
         if principal.token_id is not None and not self.token_active(principal.token_id, entry.id):
             return None
+        if principal.password_mark is not None and principal.password_mark != entry.password_mark:
+            return None  # the password changed since: sessions opened with the old one end
         return entry
 
     def token_active(self, token_id: str, user_id: int, now: float | None = None) -> bool:

@@ -49,13 +49,30 @@ class LoginThrottle:
         )
 
     def failed(self, address: str) -> bool:
-        """Count a failure; True when this one starts a throttling (audit it once)."""
+        """Count a failure; True only for the failure that starts a throttling (concurrent
+        failures that were already in flight do not announce it again)."""
         now = time.monotonic()
         with self._lock:
-            if len(self._failures) >= _MAX_ADDRESSES:
-                self._failures.clear()
-            failures = self._recent(address, now) or self._failures.setdefault(address, deque())
+            failures = self._recent(address, now)
+            if failures is None:
+                self._make_room(now)
+                failures = deque()
+            else:
+                del self._failures[address]  # re-inserted below: most recent last
+            self._failures[address] = failures
+            already = len(failures) >= self.limit
             failures.append(now)
             if len(failures) > self.limit:
                 failures.popleft()
-            return len(failures) == self.limit
+            return not already and len(failures) >= self.limit
+
+    def _make_room(self, now: float) -> None:
+        """Bounded memory: drop aged-out addresses, then the least recently failing ones —
+        never everything, so rotating source addresses cannot reset an attacked address."""
+        if len(self._failures) < _MAX_ADDRESSES:
+            return
+        for address in list(self._failures):
+            self._recent(address, now)
+        excess = len(self._failures) - _MAX_ADDRESSES + _MAX_ADDRESSES // 10
+        for address in list(self._failures)[: max(0, excess)]:
+            del self._failures[address]

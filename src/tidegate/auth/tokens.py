@@ -28,6 +28,8 @@ def _principal_claims(principal: Principal) -> dict[str, Any]:
         claims["uid"] = principal.id
     if principal.token_id is not None:
         claims["tid"] = principal.token_id
+    if principal.password_mark is not None:
+        claims["pwm"] = principal.password_mark
     if principal.is_admin:
         claims["adm"] = True
     return claims
@@ -36,12 +38,14 @@ def _principal_claims(principal: Principal) -> dict[str, Any]:
 def _principal_from(claims: dict[str, Any]) -> Principal:
     uid = claims.get("uid")
     tid = claims.get("tid")
+    pwm = claims.get("pwm")
     return Principal(
         str(claims.get("knd", "user")),
         str(claims["sub"]),
         bool(claims.get("adm", False)),
         uid if isinstance(uid, int) else None,
         tid if isinstance(tid, str) else None,
+        pwm if isinstance(pwm, str) else None,
     )
 
 

@@ -143,7 +143,11 @@ class AuditLog:
         writer = self._writer
         if writer is None:
             return
-        self._queue.put(None)
+        try:
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            log.warning("audit queue still full at shutdown", queued=self._queue.qsize())
+            return
         writer.join(timeout)
         self._writer = None
 

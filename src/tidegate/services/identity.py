@@ -294,9 +294,14 @@ class IdentityService:
         with self._change() as conn:
             if user_q.get_group(conn, name) is not None:
                 raise Conflict(f"a group named {name!r} already exists")
+            found = {m: user_q.get_by_username(conn, m) for m in dict.fromkeys(members or [])}
+            unknown = [m for m, user in found.items() if user is None]
+            if unknown:
+                raise InvalidRequest(f"unknown member(s): {', '.join(unknown)}")
             group_id = user_q.create_group(conn, name, description)
-            for member in dict.fromkeys(members or []):
-                user_q.add_member(conn, group_id, self._user(conn, member, None).id)
+            for user in found.values():
+                assert user is not None
+                user_q.add_member(conn, group_id, user.id)
             self._audit.record(
                 conn, actor, "group.created", name, {"members": sorted(members or [])}
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -63,11 +64,16 @@ def add_token(db: Database, owner_id: int, days: float = 1) -> str:
     return str(parts)
 
 
+def who(principal: Principal) -> Principal:
+    """The principal without the fingerprint of the password it signed in with."""
+    return replace(principal, password_mark=None)
+
+
 def test_right_password_gives_the_principal(checker: CredentialChecker) -> None:
-    assert checker.authenticate("admin", "admin password") == ADMIN
-    assert checker.authenticate("dev", "dev password") == DEV
+    assert who(checker.authenticate("admin", "admin password")) == ADMIN
+    assert who(checker.authenticate("dev", "dev password")) == DEV
     # a second login (served from the verified-credential cache) is the same
-    assert checker.authenticate("dev", "dev password") == DEV
+    assert who(checker.authenticate("dev", "dev password")) == DEV
 
 
 @pytest.mark.parametrize(
@@ -168,11 +174,27 @@ def test_a_disabled_user_is_refused_at_once(db: Database, checker: CredentialChe
 
 
 def test_a_changed_password_takes_effect_at_once(db: Database, checker: CredentialChecker) -> None:
-    checker.authenticate("dev", "dev password")
+    """The old password stops working, and so does every session opened with it."""
+    before = checker.authenticate("dev", "dev password")
     with db.transaction() as conn:
         user_queries.update_user(conn, 2, password_hash=_quick.hash("new password"))
         access_queries.bump_auth_generation(conn)
 
     with pytest.raises(Unauthorized):
         checker.authenticate("dev", "dev password")
-    assert checker.authenticate("dev", "new password") == DEV
+    after = checker.authenticate("dev", "new password")
+    assert who(after) == DEV
+    assert checker.principal_for(before) is None
+    assert checker.principal_for(after) == after
+
+
+def test_a_token_session_survives_a_password_change(
+    db: Database, checker: CredentialChecker
+) -> None:
+    """Access tokens are separate credentials: changing the password does not revoke them."""
+    principal = checker.authenticate("dev", add_token(db, owner_id=2))
+    with db.transaction() as conn:
+        user_queries.update_user(conn, 2, password_hash=_quick.hash("new password"))
+        access_queries.bump_auth_generation(conn)
+
+    assert checker.principal_for(principal) == principal

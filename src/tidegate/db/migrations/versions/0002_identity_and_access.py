@@ -148,6 +148,8 @@ def downgrade() -> None:
     op.drop_table("access_tokens")
     op.drop_table("group_members")
     op.drop_table("groups")
+    # Before 0002 every user had a password: service accounts cannot survive a downgrade.
+    op.execute("DELETE FROM users WHERE kind = 'service'")
     with op.batch_alter_table("users") as batch:
         batch.drop_column("description")
         batch.drop_column("disabled")
