@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import socket
+import time
 
 import httpx
 import pytest
@@ -244,3 +246,50 @@ def test_mount_without_from_under_a_token_uses_the_callers_own_read_access(
     )
     assert r.status_code == 201
     assert r.headers["location"] == f"/v2/{target}/blobs/{digest}"
+
+
+def _read_response(sock: socket.socket, buffered: bytes) -> tuple[bytes, bytes]:
+    """(status line, what follows the response) from a keep-alive socket."""
+    while b"\r\n\r\n" not in buffered:
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection"
+        buffered += chunk
+    head, rest = buffered.split(b"\r\n\r\n", 1)
+    lines = head.split(b"\r\n")
+    length = next(
+        (
+            int(v)
+            for k, _, v in (x.partition(b":") for x in lines[1:])
+            if k.lower() == b"content-length"
+        ),
+        0,
+    )
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection"
+        rest += chunk
+    return lines[0], rest[length:]
+
+
+def test_a_refused_manifest_push_reads_the_body_and_keeps_the_connection(
+    server: RunningServer,
+) -> None:
+    """A client that streams a small body (ctr pipes manifests) must get the 401 rather than
+    a connection closed under it; the connection stays usable for the next request."""
+    body = b'{"schemaVersion":2}' + b" " * 2000
+    host, port = server.host.split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.settimeout(10)
+        sock.sendall(
+            b"PUT /v2/dev/x/manifests/1 HTTP/1.1\r\nHost: h\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+        )
+        sock.sendall(body[:1000])
+        time.sleep(0.2)  # the rest arrives after the server has decided
+        sock.sendall(body[1000:])
+        status, rest = _read_response(sock, b"")
+        assert status.startswith(b"HTTP/1.1 401")
+
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n")
+        status, _ = _read_response(sock, rest)
+        assert status.startswith(b"HTTP/1.1 200")

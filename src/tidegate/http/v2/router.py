@@ -11,6 +11,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import anyio
 import structlog
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -21,6 +22,7 @@ from tidegate.http.auth import Requirement
 from tidegate.http.errors import WithHeaders, oci_error_response
 from tidegate.http.v2 import blobs, listings, manifests, uploads
 from tidegate.http.v2.context import Ctx, Services
+from tidegate.oci.manifest import MAX_MANIFEST_BYTES
 
 log = structlog.get_logger("tidegate.v2")
 
@@ -63,6 +65,7 @@ ROUTES: tuple[Route, ...] = (
 )
 
 _API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
+_DRAIN_LIMIT = MAX_MANIFEST_BYTES
 
 
 class MethodNotAllowed(Unsupported, WithHeaders):
@@ -135,7 +138,26 @@ class V2App:
             if allowed:
                 raise MethodNotAllowed(request.method, request.url.path, allowed)
             raise NotFound(f"no registry endpoint at {request.url.path}")
-        caller = await self.services.gatekeeper.check(
-            request, requirement_for(route, params), mount_source(route, request)
-        )
+        try:
+            caller = await self.services.gatekeeper.check(
+                request, requirement_for(route, params), mount_source(route, request)
+            )
+        except TidegateError:
+            await _drain_small_body(request)
+            raise
         return await route.handler(Ctx(request, params, caller, self.services))
+
+
+async def _drain_small_body(request: Request) -> None:
+    """Read (and drop) a small body before refusing the request: a client that streams a
+    manifest through a pipe (containerd's ctr) otherwise sees the connection close under it
+    and reports "read/write on closed pipe" instead of the 401/403 it was sent."""
+    declared = request.headers.get("content-length", "")
+    if not declared.isdigit() or not 0 < int(declared) <= _DRAIN_LIMIT:
+        return
+    with anyio.move_on_after(5):
+        try:
+            async for _ in request.stream():
+                pass
+        except ClientDisconnect:
+            return
