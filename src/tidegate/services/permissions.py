@@ -8,7 +8,7 @@ and nothing else: anonymous write access is refused here, in the config check an
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection
@@ -215,11 +215,5 @@ class PermissionTargetService:
 
 
 def _detail(view: TargetView) -> dict[str, object]:
-    return {
-        "repositories": view.repositories,
-        "include": view.include,
-        "exclude": view.exclude,
-        "users": view.users,
-        "groups": view.groups,
-        "anonymous": view.anonymous,
-    }
+    """What the audit event records of a target: everything but its name (the target)."""
+    return {k: v for k, v in asdict(view).items() if k != "name"}

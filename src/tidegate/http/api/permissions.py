@@ -3,6 +3,8 @@ actions for whom (admin only)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter, Response
 
 from tidegate.http.api.deps import Api, Caller, call
@@ -27,17 +29,7 @@ class Target(Strict):
 
     @classmethod
     def of(cls, view: TargetView) -> Target:
-        return cls.model_validate(
-            {
-                "name": view.name,
-                "repositories": view.repositories,
-                "include": view.include,
-                "exclude": view.exclude,
-                "users": view.users,
-                "groups": view.groups,
-                "anonymous": view.anonymous,
-            }
-        )
+        return cls.model_validate(asdict(view))
 
     def view(self) -> TargetView:
         return TargetView(

@@ -3,6 +3,7 @@ anyone's (the identity service enforces it). The secret is in the answer to ``PO
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated
 
@@ -25,14 +26,7 @@ class Token(Strict):
 
     @classmethod
     def of(cls, view: TokenView) -> Token:
-        return cls(
-            id=view.id,
-            name=view.name,
-            principal=view.principal,
-            created_at=view.created_at,
-            expires_at=view.expires_at,
-            revoked_at=view.revoked_at,
-        )
+        return cls.model_validate(asdict(view))
 
 
 class TokenCreate(Strict):
