@@ -146,6 +146,8 @@ class Settings(_Strict):
     def _admin_password(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 8:
             raise ValueError("must be at least 8 characters")
+        if value is not None and value.get_secret_value().startswith("tdg_"):
+            raise ValueError("must not start with 'tdg_' (that prefix marks access tokens)")
         return value
 
     @model_validator(mode="after")

@@ -4,6 +4,7 @@ and the answers a script gets when it sends something wrong."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 import uuid
@@ -568,3 +569,41 @@ def test_changes_are_audited_newest_first(admin: httpx.Client) -> None:
     assert len(admin.get("/audit", params={"limit": 1}).json()) == 1
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     assert admin.get("/audit", params={"since": future}).json() == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/users", {"username": "surrogate", "password": "\ud800\ud800abcdefgh"}),
+        ("/groups", {"name": "surrogate-g", "description": "\ud800"}),
+        ("/service-accounts", {"name": "surrogate-sa", "description": "\ud800"}),
+        (
+            "/permissions",
+            {"name": "surrogate-p", "repositories": ["dev"], "users": {"\ud800": ["read"]}},
+        ),
+    ],
+)
+def test_lone_surrogates_in_a_body_are_refused_not_a_500(
+    admin: httpx.Client, path: str, body: dict[str, Any]
+) -> None:
+    r = admin.post(path, content=json.dumps(body), headers={"Content-Type": "application/json"})
+
+    assert r.status_code in (400, 422), r.text
+    assert r.json()["code"] == "INVALID_REQUEST"
+    assert "surrogate" in r.json()["message"]
+
+
+def test_a_secret_typed_as_the_username_is_not_kept_in_the_audit_log(
+    server: RunningServer, admin: httpx.Client
+) -> None:
+    secret = "tdg_" + "s" * 20 + " my password"
+    assert httpx.get(f"{server.url}/v2/", auth=(secret, "x")).status_code == 401
+
+    deadline = time.monotonic() + 10
+    while True:
+        events = admin.get("/audit", params={"action": "login.failed"}).json()
+        if any(e["actor"] == "(not a valid username)" for e in events):
+            break
+        assert time.monotonic() < deadline, events
+        time.sleep(0.1)
+    assert secret not in json.dumps(events)

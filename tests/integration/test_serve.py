@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import stat
 import subprocess
 from pathlib import Path
 
@@ -25,6 +27,10 @@ def test_a_second_server_on_a_busy_port_refuses_to_start(tmp_path: Path) -> None
         assert "TIDEGATE_LISTEN" in result.stderr
         with first.client() as c:  # the first one is unaffected
             assert c.get("/v2/").status_code == 200
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _serve(tmp_path: Path, config: str) -> subprocess.CompletedProcess[str]:
@@ -71,3 +77,16 @@ def test_serve_accepts_anonymous_read(tmp_path: Path) -> None:
         r = c.get("/api/v1/permissions/public")
         assert r.status_code == 200
         assert r.json()["anonymous"] == ["read"]
+
+
+def test_the_data_directory_is_private_to_the_server_user(tmp_path: Path) -> None:
+    """The database holds password hashes and the token signing key: no other local user may
+    read it, nor the blobs."""
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    with tidegate_server(data) as server, server.client() as c:
+        assert c.post("/v2/dev/app/blobs/uploads/", params={"digest": sha256(b"x")}, content=b"x")
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    for path in data.rglob("*"):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode & 0o077 == 0, f"{path} is open to others: {oct(mode)}"

@@ -352,6 +352,36 @@ def test_access_token_shape_and_expiry_bounds(server: RunningServer) -> None:
     assert api_error(dup) == "CONFLICT"
 
 
+def test_a_token_minted_with_a_token_cannot_outlive_it(server: RunningServer) -> None:
+    """A leaked token must not become a longer-lived credential: what it mints for its owner
+    expires no later than it, and is revoked with it."""
+    robot = f"sa-{uuid.uuid4().hex[:10]}"
+    with server.client() as admin:
+        assert admin.post("/api/v1/service-accounts", json={"name": robot}).status_code == 201
+        r = admin.post(
+            "/api/v1/tokens", json={"name": "ci", "principal": robot, "expires_in_days": 30}
+        )
+        assert r.status_code == 201, r.text
+        parent = r.json()
+    remember(server, parent["token"])
+
+    r = httpx.post(
+        f"{server.url}/api/v1/tokens",
+        json={"name": "persist", "expires_in_days": 3650},
+        headers=bearer(parent["token"]),
+    )
+    assert r.status_code == 201, r.text
+    child = r.json()
+    remember(server, child["token"])
+    assert child["expires_at"] <= parent["expires_at"]
+    assert httpx.get(f"{server.url}/v2/", auth=(robot, child["token"])).status_code == 200
+
+    with server.client() as admin:
+        assert admin.delete(f"/api/v1/tokens/{parent['id']}").status_code == 204
+    assert httpx.get(f"{server.url}/v2/", auth=(robot, child["token"])).status_code == 401
+    assert httpx.get(f"{server.url}/v2/", auth=(robot, parent["token"])).status_code == 401
+
+
 def test_a_revoked_access_token_is_refused_at_once_everywhere(server: RunningServer) -> None:
     user, password = create_user(server, ["developers"])
     created = create_token(server, (user, password), "laptop")

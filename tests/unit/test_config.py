@@ -333,3 +333,10 @@ permission_targets:
     )
 
     assert "permission_targets.0.groups.developers" in config_error(path)
+
+
+def test_an_admin_password_that_looks_like_an_access_token_is_refused() -> None:
+    """It could never be used: credentials starting with tdg_ are checked as tokens."""
+    message = config_error(environ={"TIDEGATE_ADMIN_PASSWORD": "tdg_adminpass1"})
+
+    assert "admin_password: Value error, must not start with 'tdg_'" in message

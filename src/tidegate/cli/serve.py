@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 from rich.console import Console
 
@@ -75,9 +76,29 @@ def _check_port_free(host: str, port: int) -> None:
             ) from None
 
 
+def _private_data(settings: Settings) -> None:
+    """Everything the server writes is for its own user only: the database holds password
+    hashes and the token signing key, so a world-readable file would let any local user forge
+    admin tokens. New files: the umask; an existing data directory: closed to others."""
+    os.umask(0o077)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    for path in (settings.data_dir, settings.storage_root):
+        try:
+            if path.exists() and path.stat().st_uid == os.getuid():
+                path.chmod(0o700)
+        except OSError:
+            pass  # not ours to change: the operator chose its permissions
+    database = settings.resolved_database_url
+    if database.startswith("sqlite:///"):
+        for suffix in ("", "-wal", "-shm", "-generation"):
+            file = Path(database.removeprefix("sqlite:///") + suffix)
+            if file.exists() and file.stat().st_uid == os.getuid():
+                file.chmod(0o600)
+
+
 def run(settings: Settings, out: Console) -> None:
     _check_port_free(settings.host, settings.port)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _private_data(settings)
     os.environ["TIDEGATE_DATA"] = str(settings.data_dir.resolve())
     first_start, admin_password = _bootstrap_in_child()
     url = f"http://{settings.listen}"

@@ -20,6 +20,7 @@ _TOKEN_COLUMNS = (
     access_tokens.c.created_at,
     access_tokens.c.expires_at,
     access_tokens.c.revoked_at,
+    access_tokens.c.parent_id,
 )
 
 
@@ -52,6 +53,7 @@ def create_token(
     secret_hash: str,
     created_at: datetime,
     expires_at: datetime,
+    parent_id: str | None = None,
 ) -> None:
     conn.execute(
         insert(access_tokens).values(
@@ -61,6 +63,7 @@ def create_token(
             secret_hash=secret_hash,
             created_at=created_at,
             expires_at=expires_at,
+            parent_id=parent_id,
         )
     )
 
@@ -84,6 +87,22 @@ def revoke_token(conn: Connection, token_id: str, at: datetime) -> bool:
         .values(revoked_at=at)
     )
     return bool(result.rowcount)
+
+
+def descendants(conn: Connection, token_id: str) -> list[str]:
+    """Tokens minted from ``token_id`` (and from those, and so on)."""
+    found: list[str] = []
+    frontier = [token_id]
+    while frontier:
+        children = list(
+            conn.execute(
+                select(access_tokens.c.id).where(access_tokens.c.parent_id.in_(frontier))
+            ).scalars()
+        )
+        children = [c for c in children if c not in found]
+        found.extend(children)
+        frontier = children
+    return found
 
 
 def active_tokens(conn: Connection, now: datetime) -> list[TokenRecord]:

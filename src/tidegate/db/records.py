@@ -69,6 +69,7 @@ class TokenRecord:
     created_at: datetime
     expires_at: datetime
     revoked_at: datetime | None
+    parent_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

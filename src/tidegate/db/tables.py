@@ -161,6 +161,8 @@ access_tokens = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
+    # A token a caller minted for itself while signed in with another token: revoked with it.
+    Column("parent_id", String(16)),
 )
 Index("ix_access_tokens_user_id", access_tokens.c.user_id)
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from tidegate.db.records import GroupRecord, UserRecord
 from tidegate.db.tables import group_members, groups, server_secrets, users
@@ -74,13 +74,14 @@ def delete_user(conn: Connection, user_id: int) -> None:
 
 
 def count_admins(conn: Connection) -> int:
-    return int(
-        conn.execute(
-            select(func.count())
-            .select_from(users)
-            .where(users.c.is_admin.is_(True), users.c.disabled.is_(False))
-        ).scalar_one()
+    """Enabled admins. Locks their rows (PostgreSQL), so two transactions that each demote
+    one of the last two admins cannot both see two: the second waits and then sees one."""
+    rows = conn.execute(
+        select(users.c.id)
+        .where(users.c.is_admin.is_(True), users.c.disabled.is_(False))
+        .with_for_update()
     )
+    return len(rows.all())
 
 
 # --- groups ----------------------------------------------------------------------------------

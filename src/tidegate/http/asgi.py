@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import structlog
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,6 +18,7 @@ from tidegate.http.token import TokenEndpoint
 from tidegate.http.v2.router import V2App
 
 API_PREFIX = "/api/v1"
+log = structlog.get_logger("tidegate.http")
 
 
 def build_asgi(
@@ -33,7 +35,10 @@ def build_asgi(
         try:
             ready()
         except Exception as exc:  # report, do not crash: this is a probe
-            return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
+            # the kind of failure only: the details (hosts, ports, paths) go to the log
+            log.warning("readiness check failed", error=str(exc))
+            reason = type(exc).__name__
+            return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
         return JSONResponse({"status": "ready"})
 
     @asynccontextmanager

@@ -44,6 +44,7 @@ from tidegate.errors import Denied, NameInvalid, TooManyRequests, Unauthorized
 from tidegate.http.errors import WithHeaders
 from tidegate.oci.names import split_name
 from tidegate.services.audit import AuditLog
+from tidegate.services.identity import NAME_RE
 
 TOKEN_PATH = "/auth/token"
 _HOST_RE = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
@@ -126,7 +127,7 @@ class Gatekeeper:
                 limiter=self.password_checks,
             )
         except Unauthorized as exc:
-            name = username[:128] or "(none)"
+            name = username if NAME_RE.fullmatch(username) else "(not a valid username)"
             if self.throttle.failed(address):
                 self.audit.refused(name, address, "login.throttled", None, "too many failed logins")
             self.audit.refused(name, address, "login.failed", None, exc.message)

@@ -395,7 +395,19 @@ class IdentityService:
             if any(t.name == name for t in active):
                 raise Conflict(f"{owner.username!r} already has an active token named {name!r}")
             expires = now + timedelta(days=days)
-            access_q.create_token(conn, parts.id, owner.id, name, secret_hash, now, expires)
+            parent = self._minting_token(conn, actor, owner)
+            if parent is not None:  # a token minting for itself: no longer-lived than it
+                expires = min(expires, _utc(parent.expires_at))
+            access_q.create_token(
+                conn,
+                parts.id,
+                owner.id,
+                name,
+                secret_hash,
+                now,
+                expires,
+                parent.id if parent else None,
+            )
             self._audit.record(
                 conn,
                 actor,
@@ -406,6 +418,16 @@ class IdentityService:
             view = TokenView(parts.id, name, owner.username, now, expires, None)
         return NewToken(view, str(parts))
 
+    def _minting_token(
+        self, conn: Connection, actor: Actor, owner: UserRecord
+    ) -> TokenRecord | None:
+        """The access token the caller signed in with, when it mints a token for itself: the
+        new one is its child (it expires no later, and is revoked with it), so a leaked token
+        cannot be turned into a longer-lived credential that survives its revocation."""
+        if actor.principal.token_id is None or actor.principal.id != owner.id:
+            return None
+        return access_q.get_token(conn, actor.principal.token_id)
+
     def revoke_token(self, actor: Actor, token_id: str) -> None:
         with self._change() as conn:
             token = access_q.get_token(conn, token_id) if len(token_id) <= 16 else None
@@ -414,9 +436,18 @@ class IdentityService:
                 raise NotFound(f"no access token with id {token_id[:40]!r}")
             if owner.username != actor.name and not actor.principal.is_admin:
                 raise NotFound(f"no access token with id {token_id[:40]!r}")
-            if not access_q.revoke_token(conn, token_id, datetime.now(UTC)):
+            now = datetime.now(UTC)
+            if not access_q.revoke_token(conn, token_id, now):
                 raise Conflict(f"access token {token_id!r} is already revoked")
-            self._audit.record(conn, actor, "token.revoked", owner.username, {"token_id": token_id})
+            children = [
+                c
+                for c in access_q.descendants(conn, token_id)
+                if access_q.revoke_token(conn, c, now)
+            ]
+            detail: dict[str, object] = {"token_id": token_id}
+            if children:
+                detail["also_revoked"] = children  # minted from it
+            self._audit.record(conn, actor, "token.revoked", owner.username, detail)
 
     def _user_by_id(self, conn: Connection, user_id: int) -> UserRecord | None:
         for user in user_q.list_users(conn):

@@ -8,13 +8,36 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 ActionName = Literal["read", "annotate", "deploy", "overwrite", "delete", "promote", "manage"]
 
 
+def _no_lone_surrogates(value: Any) -> Any:
+    """JSON may carry lone UTF-16 surrogates (``"\\ud800"``) that no database or hash can
+    encode: refuse them at the door (422) instead of failing later (500)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _no_lone_surrogates(key)
+            _no_lone_surrogates(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _no_lone_surrogates(item)
+    return value
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _valid_unicode(cls, value: Any) -> Any:
+        return _no_lone_surrogates(value)
 
 
 class ErrorBody(Strict):

@@ -66,6 +66,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("parent_id", sa.String(length=16), nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["users.id"],
