@@ -22,6 +22,8 @@ from tidegate.db import Database
 from tidegate.db import access as aq
 from tidegate.db import audit as auditq
 from tidegate.db import content as cq
+from tidegate.db import promotions as promq
+from tidegate.db import properties as propq
 from tidegate.db import repositories as rq
 from tidegate.db import uploads as uq
 from tidegate.db import users as userq
@@ -35,6 +37,7 @@ from tidegate.db.tables import (
     permission_grants,
     users,
 )
+from tidegate.db.tables import properties as properties_table
 from tidegate.oci import mediatypes as mt
 from tidegate.oci.digest import Digest
 
@@ -1088,3 +1091,100 @@ def test_audit_events_append_and_search(db: Database) -> None:
         ]
         assert len(auditq.search(conn, limit=3)) == 3
         assert auditq.search(conn, limit=1)[0].actor == "eve"
+
+
+# --- properties, promotion records, events (migration 0003) ------------------------------------
+
+
+def manifest_id(db: Database, repository_id: int, manifest_digest: str, image: str = IMAGE) -> int:
+    with db.read() as conn:
+        record = cq.get_manifest(conn, repository_id, image, manifest_digest)
+    assert record is not None
+    return record.id
+
+
+def test_properties_are_multi_valued_per_manifest_row_and_go_with_it(db: Database) -> None:
+    dev, prod = make_repo(db, "dev"), make_repo(db, "prod")
+    in_dev, _ = put_manifest(db, dev, b'{"m":1}')
+    put_manifest(db, prod, b'{"m":1}')
+    a, b = manifest_id(db, dev, in_dev), manifest_id(db, prod, in_dev)
+    values = {"qa.uat": ["passed", "passed", "retest"], "note": ["✓ grün, a;b", "x" * 4096]}
+    with db.transaction() as conn:
+        propq.set_keys(conn, a, values)
+        propq.set_keys(conn, a, {"tidegate.pushed_by": ["dave"]})
+    with db.read() as conn:
+        assert propq.get(conn, a) == {
+            "note": ["✓ grün, a;b", "x" * 4096],
+            "qa.uat": ["passed", "retest"],
+            "tidegate.pushed_by": ["dave"],
+        }
+        assert propq.get(conn, b) == {}  # the same digest in prod carries its own
+        assert propq.get_many(conn, [a, b, a]) == {a: propq.get(conn, a), b: {}}
+    with db.transaction() as conn:
+        propq.replace_user(conn, a, {"k": ["v"]})
+    with db.read() as conn:
+        assert propq.get(conn, a) == {"k": ["v"], "tidegate.pushed_by": ["dave"]}
+    with db.transaction() as conn:
+        propq.delete_keys(conn, a, ["k", "absent"])
+    with db.read() as conn:
+        assert propq.get(conn, a) == {"tidegate.pushed_by": ["dave"]}
+    with db.transaction() as conn:
+        cq.delete_manifest(conn, dev, IMAGE, in_dev)
+    assert count_rows(db, properties_table, properties_table.c.manifest_id == a) == 0
+
+
+def test_promotion_records_lineage_and_events(db: Database) -> None:
+    def record(source: str, target: str, outcome: str, d: str) -> dict[str, Any]:
+        return {
+            "created_at": datetime.now(UTC),
+            "actor": "ci-bot",
+            "source": source,
+            "image": IMAGE,
+            "target": target,
+            "target_image": IMAGE,
+            "digest": d,
+            "tag": "1.0",
+            "target_tag": "1.0",
+            "mode": "copy",
+            "outcome": outcome,
+            "evaluation": {"passed": outcome == "promoted", "checks": []},
+            "properties": {"qa.ticket": ["QA-12"]},
+            "counts": {"manifests": 1, "blobs": 2, "referrers": 0},
+        }
+
+    one, two = digest("one"), digest("two")
+    with db.transaction() as conn:
+        first = promq.record(conn, record("dev", "test", "promoted", one))
+        promq.record(conn, record("dev", "test", "promoted", two))
+        promq.record(conn, record("test", "prod", "refused", one))
+        promq.publish(conn, "image.promoted", "test/shop/cart:1.0", {"digest": one})
+    with db.read() as conn:
+        rows = promq.lineage(conn, one, None, None, 100)
+        assert [(r["source"], r["target"], r["outcome"]) for r in rows] == [
+            ("dev", "test", "promoted"),
+            ("test", "prod", "refused"),
+        ]
+        assert rows[0]["id"] == first
+        assert rows[0]["properties"] == {"qa.ticket": ["QA-12"]}
+        assert rows[0]["counts"]["blobs"] == 2
+        assert [r["digest"] for r in promq.lineage(conn, None, "prod", None, 100)] == [one]
+        assert len(promq.lineage(conn, None, None, IMAGE, 2)) == 2
+        events = promq.list_events(conn)
+        assert [(e["type"], e["subject"], e["data"]) for e in events] == [
+            ("image.promoted", "test/shop/cart:1.0", {"digest": one})
+        ]
+        assert promq.list_events(conn, after_id=events[0]["id"]) == []
+
+
+def test_references_and_repository_lock(db: Database) -> None:
+    dev = make_repo(db, "dev")
+    blob, child = digest("layer"), digest("child")
+    with db.transaction() as conn:
+        cq.add_blob(conn, blob, 5)
+    index, _ = put_manifest(db, dev, b'{"i":1}', blob_refs=(blob,), manifest_refs=(child,))
+    with db.transaction() as conn:
+        promq.lock_repository(conn, dev)
+        assert promq.references(conn, manifest_id(db, dev, index)) == [
+            (blob, "blob"),
+            (child, "manifest"),
+        ]

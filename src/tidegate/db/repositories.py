@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from tidegate.db.records import RepositoryRecord
 from tidegate.db.tables import repositories
@@ -44,3 +44,7 @@ def create(
 
 def count(conn: Connection) -> int:
     return len(conn.execute(select(repositories.c.id)).all())
+
+
+def set_options(conn: Connection, key: str, options: dict[str, Any]) -> None:
+    conn.execute(update(repositories).where(repositories.c.key == key).values(options=options))

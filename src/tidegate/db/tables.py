@@ -222,3 +222,51 @@ server_secrets = Table(
     Column("name", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+# Properties: multi-valued key/values on a manifest row (one repository, one image, one digest);
+# they go with the row. System keys (``tidegate.*``) are stored like the others.
+properties = Table(
+    "properties",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("manifest_id", ForeignKey("manifests.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("value", Text, nullable=False),
+)
+Index("ix_properties_manifest_id", properties.c.manifest_id)
+Index("ix_properties_key", properties.c.key)
+
+# Promotion records name repositories and images by key, not by row: lineage outlives cleanup.
+promotions = Table(
+    "promotions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("image", IMAGE, nullable=False),
+    Column("target", String(64), nullable=False),
+    Column("target_image", IMAGE, nullable=False),
+    Column("digest", DIGEST, nullable=False),
+    Column("tag", String(128)),
+    Column("target_tag", String(128)),
+    Column("mode", String(8), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("evaluation", JSON, nullable=False),
+    Column("properties", JSON, nullable=False),
+    Column("counts", JSON, nullable=False),
+)
+Index("ix_promotions_digest", promotions.c.digest)
+
+# The transactional outbox: events written with the change that caused them; delivery
+# (webhooks, email) reads them later.
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("subject", String(512), nullable=False),
+    Column("data", JSON, nullable=False),
+    sqlite_autoincrement=True,
+)
