@@ -35,6 +35,9 @@ from tidegate.services.identity import IdentityService
 from tidegate.services.manifests import ManifestService
 from tidegate.services.names import NameResolver
 from tidegate.services.permissions import PermissionTargetService
+from tidegate.services.promotion import PromotionService
+from tidegate.services.properties import PropertyService
+from tidegate.services.repositories import RepositoryService
 from tidegate.services.uploads import UploadService
 from tidegate.storage.factory import create_driver
 
@@ -89,7 +92,17 @@ def build(settings: Settings) -> Built:
         from tidegate.http.api.app import build_api  # FastAPI: loaded on first use only
         from tidegate.http.api.deps import ApiServices
 
-        return build_api(ApiServices(gatekeeper, identity, permissions, audit))
+        return build_api(
+            ApiServices(
+                gatekeeper,
+                identity,
+                permissions,
+                audit,
+                PromotionService(db, names, evaluator, audit),
+                PropertyService(db, names, evaluator, audit),
+                RepositoryService(db, names, evaluator, audit),
+            )
+        )
 
     app = build_asgi(
         V2App(services), TokenEndpoint(tokens, gatekeeper), ready, shutdown, management_api

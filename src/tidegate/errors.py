@@ -110,3 +110,15 @@ class InvalidRequest(TidegateError):
 
 class ConfigInvalid(TidegateError):
     code = "CONFIG_INVALID"
+
+
+class GateRefused(TidegateError):
+    """A promotion the target repository's gate refuses: ``failed`` lists the failed
+    conditions (``[{"condition", "reason"}]``), ``evaluation`` is the whole evaluation."""
+
+    code = "GATE_REFUSED"
+
+    def __init__(self, message: str, failed: list[Any], evaluation: dict[str, Any]) -> None:
+        super().__init__(message, detail={"failed": failed, "evaluation": evaluation})
+        self.failed = failed
+        self.evaluation = evaluation

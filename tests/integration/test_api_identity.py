@@ -80,6 +80,11 @@ EXPECTED_PATHS = {
     "/api/v1/permissions": {"get", "post"},
     "/api/v1/permissions/{name}": {"get", "put", "delete"},
     "/api/v1/audit": {"get"},
+    "/api/v1/repositories": {"get"},
+    "/api/v1/repositories/{key}": {"get"},
+    "/api/v1/repositories/{key}/gate": {"get", "put"},
+    "/api/v1/promotions": {"get", "post"},
+    "/api/v1/properties": {"get", "put", "patch", "delete"},
 }
 
 

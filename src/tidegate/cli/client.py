@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -26,6 +27,7 @@ EXIT_AUTH = 3  # not authenticated or not allowed (401/403)
 EXIT_NOT_FOUND = 4
 EXIT_CONFLICT = 5
 EXIT_SERVER = 6  # server or network error
+EXIT_GATE = 7  # a gate refused a promotion (docs/promotion.md)
 
 API = "/api/v1"
 
@@ -50,12 +52,15 @@ def exit_code_for(status: int) -> int:
 class CliError(Exception):
     """What went wrong, for people, and the exit code a pipeline can branch on."""
 
-    def __init__(self, message: str, exit_code: int, status: int = 0, code: str = "") -> None:
+    def __init__(
+        self, message: str, exit_code: int, status: int = 0, code: str = "", body: Any = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
         self.status = status
         self.code = code
+        self.body = body  # the error answer's JSON, when there was one
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +126,7 @@ def normalize_url(url: str) -> str:
 def _error_of(response: httpx.Response) -> CliError:
     status = response.status_code
     code, message = "", response.reason_phrase or f"HTTP {status}"
+    body: Any = None
     try:
         body = response.json()
         if isinstance(body, dict) and "message" in body:
@@ -129,7 +135,8 @@ def _error_of(response: httpx.Response) -> CliError:
         text = response.text.strip()
         if text:
             message = text[:300]
-    return CliError(message, exit_code_for(status), status, code)
+    exit_code = EXIT_GATE if code == "GATE_REFUSED" else exit_code_for(status)
+    return CliError(message, exit_code, status, code, body)
 
 
 def basic(username: str, secret: str) -> str:
@@ -157,7 +164,7 @@ class Remote:
         path: str,
         *,
         body: Any = None,
-        params: dict[str, str] | None = None,
+        params: Mapping[str, str | list[str]] | None = None,
     ) -> Any:
         """The answer's JSON (``None`` for 204). Raises ``CliError`` for any error answer or
         when the server cannot be reached."""

@@ -1,5 +1,6 @@
 """``tidegate`` entry point: ``serve``, ``config check``, and the remote commands (``login``,
-``logout``, ``user``, ``sa``, ``group``, ``token``, ``perm``) that talk to ``/api/v1``."""
+``logout``, ``user``, ``sa``, ``group``, ``token``, ``perm``, ``promote``, ``props``, ``gate``)
+that talk to ``/api/v1``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,17 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from tidegate.cli import groups, login, permissions, service_accounts, tokens, users
+from tidegate.cli import (
+    gate,
+    groups,
+    login,
+    permissions,
+    promote,
+    props,
+    service_accounts,
+    tokens,
+    users,
+)
 from tidegate.cli.client import CliError
 from tidegate.config import Settings, load_settings
 from tidegate.errors import ConfigInvalid
@@ -68,6 +79,10 @@ app.add_typer(service_accounts.app, name="sa")
 app.add_typer(groups.app, name="group")
 app.add_typer(tokens.app, name="token")
 app.add_typer(permissions.app, name="perm")
+# Promotion, properties and gates (docs/promotion.md).
+app.command()(promote.promote)
+app.add_typer(props.app, name="props")
+app.add_typer(gate.app, name="gate")
 
 
 def main() -> None:

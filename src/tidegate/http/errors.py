@@ -28,6 +28,7 @@ STATUS: dict[type[e.TidegateError], int] = {
     e.Unsupported: 405,
     e.TooManyRequests: 429,
     e.Conflict: 409,
+    e.GateRefused: 409,
     e.NotFound: 404,
     e.InvalidRequest: 400,
     e.ConfigInvalid: 400,

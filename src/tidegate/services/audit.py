@@ -79,9 +79,12 @@ class AuditLog:
         action: str,
         target: str | None = None,
         detail: Any = None,
+        refused: str | None = None,
     ) -> None:
+        """``refused``: the reason, for a refusal recorded in its own transaction (a gate's)."""
+        outcome = "refused" if refused else "ok"
         audit_q.append(
-            conn, [_event(actor.name, actor.address, action, target, "ok", None, detail)]
+            conn, [_event(actor.name, actor.address, action, target, outcome, refused, detail)]
         )
 
     # --- refusals (queued) ---------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection
 
@@ -11,6 +12,7 @@ from tidegate.auth.permissions import PermissionEvaluator
 from tidegate.auth.principals import Action, Principal
 from tidegate.db import Database
 from tidegate.db import content as q
+from tidegate.db import properties as props_q
 from tidegate.errors import (
     Conflict,
     Denied,
@@ -100,7 +102,7 @@ class ManifestService:
         parsed = parse_manifest(body, content_type)
         with self._db.transaction() as conn:
             self._check_references(conn, ref, parsed)
-            q.put_manifest(
+            created = q.put_manifest(
                 conn,
                 repository_id=ref.repository_id,
                 image=ref.image,
@@ -114,9 +116,28 @@ class ManifestService:
                 blob_refs=[str(d.digest) for d in parsed.required_blobs()],
                 manifest_refs=[str(d.digest) for d in parsed.children],
             )
+            if created:
+                self._set_push_properties(conn, ref, str(digest), principal)
             for tag in tags:
                 self._set_tag(conn, ref, tag, str(digest), principal)
         return PutResult(digest, str(parsed.subject.digest) if parsed.subject else None)
+
+    def _set_push_properties(
+        self, conn: Connection, ref: ImageRef, digest: str, principal: Principal
+    ) -> None:
+        """System properties of a first push (docs/promotion.md): who, and when."""
+        record = q.get_manifest(conn, ref.repository_id, ref.image, digest)
+        assert record is not None
+        props_q.set_keys(
+            conn,
+            record.id,
+            {
+                "tidegate.pushed_by": [principal.name],
+                "tidegate.pushed_at": [
+                    datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+                ],
+            },
+        )
 
     def _check_references(self, conn: Connection, ref: ImageRef, parsed: ParsedManifest) -> None:
         if ref.option("allow_sparse", False):

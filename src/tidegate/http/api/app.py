@@ -2,12 +2,14 @@
 
 Wiring (``tidegate/app.py``)::
 
-    api = build_api(ApiServices(gatekeeper, identity, permissions, audit))
+    api = build_api(ApiServices(gatekeeper, identity, permissions, audit, promotions,
+                                properties, repositories))
     build_asgi(v2, token_endpoint, ready, on_shutdown, api=api)
 
 where ``gatekeeper`` is the ``http.auth.Gatekeeper`` (its ``authenticate_api``), ``identity``
 an ``IdentityService``, ``permissions`` a ``PermissionTargetService`` and ``audit`` the
-``AuditLog`` (queried by ``/audit``; refusals of API calls are recorded through it).
+``AuditLog`` (queried by ``/audit``; refusals of API calls are recorded through it), and the
+``PromotionService``, ``PropertyService`` and ``RepositoryService`` (docs/promotion.md).
 
 Errors: every ``TidegateError`` answers ``{"code", "message"}`` (+ ``"detail"``) with the status
 of ``http/errors.py:STATUS``; 401 carries ``WWW-Authenticate: Basic realm="tidegate"``, 429
@@ -31,13 +33,25 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tidegate.errors import (
     Denied,
+    GateRefused,
     InvalidRequest,
     NotFound,
     TidegateError,
     TooManyRequests,
     Unsupported,
 )
-from tidegate.http.api import audit, groups, me, permissions, service_accounts, tokens, users
+from tidegate.http.api import (
+    audit,
+    groups,
+    me,
+    permissions,
+    promotions,
+    properties,
+    repositories,
+    service_accounts,
+    tokens,
+    users,
+)
 from tidegate.http.api.deps import PREFIX, ApiServices, api_services, route_needs
 from tidegate.http.api.schema import ErrorBody
 from tidegate.http.errors import status_for
@@ -54,7 +68,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (401, "No or wrong credentials (UNAUTHORIZED)"),
         (403, "Not allowed (DENIED)"),
         (404, "No such thing (NOT_FOUND)"),
-        (409, "Conflicts with the current state (CONFLICT)"),
+        (409, "Conflicts with the current state (CONFLICT), or a gate refused (GATE_REFUSED)"),
         (422, "Fields missing or of the wrong type (INVALID_REQUEST)"),
         (429, "Too many failed logins from this address (TOOMANYREQUESTS)"),
     ]
@@ -80,6 +94,9 @@ def error_response(error: TidegateError) -> JSONResponse:
     body: dict[str, Any] = {"code": error.code, "message": error.message}
     if error.detail is not None:
         body["detail"] = jsonable_encoder(error.detail)
+    if isinstance(error, GateRefused):  # docs/promotion.md: at the top level, as documented
+        body["failed"] = jsonable_encoder(error.failed)
+        body["evaluation"] = jsonable_encoder(error.evaluation)
     headers = dict(getattr(error, "headers", {}))
     if status == 401:  # the API's own challenge, whatever the wire protocol would say
         headers["WWW-Authenticate"] = BASIC_CHALLENGE
@@ -204,7 +221,8 @@ def build_api(services: ApiServices) -> ASGIApp:
     api = TidegateAPI(
         title="Tidegate management API",
         version="1",
-        description="Users, service accounts, groups, access tokens, permission targets, audit."
+        description="Users, service accounts, groups, access tokens, permission targets, audit,"
+        " repositories and gates, promotions, properties."
         " Authenticate with Basic credentials (a password or an access token) or"
         " `Authorization: Bearer tdg_...`.",
         openapi_url=f"{PREFIX}/openapi.json",
@@ -219,7 +237,9 @@ def build_api(services: ApiServices) -> ASGIApp:
         },
     )
     api.state.services = services
-    for module in (me, users, service_accounts, groups, tokens, permissions, audit):
+    routers = [me, users, service_accounts, groups, tokens, permissions, audit]
+    routers += [repositories, promotions, properties]
+    for module in routers:
         api.include_router(module.router, responses=ERROR_RESPONSES)
     missing = [
         f"{method} {route.path}"

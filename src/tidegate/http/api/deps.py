@@ -27,6 +27,9 @@ from tidegate.http.auth import Gatekeeper, client_address
 from tidegate.services.audit import Actor, AuditLog
 from tidegate.services.identity import IdentityService
 from tidegate.services.permissions import PermissionTargetService
+from tidegate.services.promotion import PromotionService
+from tidegate.services.properties import PropertyService
+from tidegate.services.repositories import RepositoryService
 
 PREFIX = "/api/v1"
 
@@ -66,6 +69,18 @@ ACCESS: dict[tuple[str, str], Need] = {
     ("PUT", "/permissions/{name}"): ADMIN,
     ("DELETE", "/permissions/{name}"): ADMIN,
     ("GET", "/audit"): ADMIN,
+    # promotion, properties, gates (docs/promotion.md): the services check read, annotate,
+    # promote, delete, overwrite and manage per repository and image
+    ("POST", "/promotions"): SELF,
+    ("GET", "/promotions"): SELF,
+    ("GET", "/properties"): SELF,
+    ("PUT", "/properties"): SELF,
+    ("PATCH", "/properties"): SELF,
+    ("DELETE", "/properties"): SELF,
+    ("GET", "/repositories"): SELF,
+    ("GET", "/repositories/{key}"): SELF,
+    ("GET", "/repositories/{key}/gate"): SELF,
+    ("PUT", "/repositories/{key}/gate"): SELF,
 }
 
 
@@ -83,6 +98,9 @@ class ApiServices:
     identity: IdentityService
     permissions: PermissionTargetService
     audit: AuditLog
+    promotions: PromotionService
+    properties: PropertyService
+    repositories: RepositoryService
 
 
 def api_services(request: Request) -> ApiServices:

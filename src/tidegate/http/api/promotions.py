@@ -1,0 +1,87 @@
+"""``/api/v1/promotions``: promote an image (copy or move, with its closure, through the
+target's gate) and the lineage of a digest (docs/promotion.md). The promotion service checks
+every permission; a gate refusal answers 409 ``GATE_REFUSED`` with the failed conditions."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from tidegate.http.api.deps import Api, Caller, call
+from tidegate.http.api.schema import Strict
+from tidegate.services.promotion import PromotionRecord, PromotionRequest
+
+router = APIRouter(prefix="/api/v1/promotions", tags=["promotions"])
+
+
+class Promote(Strict):
+    """Exactly one of ``tag`` and ``digest``. ``target_image`` defaults to ``image``,
+    ``target_tag`` to ``tag`` (a promotion by digest without one arrives untagged)."""
+
+    source: str
+    target: str
+    image: str
+    tag: str | None = None
+    digest: str | None = None
+    target_image: str | None = None
+    target_tag: str | None = None
+    mode: Literal["copy", "move"] = "copy"
+    properties: dict[str, list[str]] = {}
+    include_referrers: bool = True
+    dry_run: bool = False
+
+    def request(self) -> PromotionRequest:
+        return PromotionRequest(**self.model_dump())
+
+
+class Promotion(Strict):
+    id: int | None
+    created_at: datetime
+    actor: str
+    source: str
+    image: str
+    target: str
+    target_image: str
+    digest: str
+    tag: str | None
+    target_tag: str | None
+    mode: Literal["copy", "move"]
+    properties: dict[str, list[str]]
+    evaluation: dict[str, Any]
+    outcome: Literal["promoted", "refused"]
+    manifests: int
+    blobs: int
+    referrers: int
+    dry_run: bool
+
+    @classmethod
+    def of(cls, record: PromotionRecord) -> Promotion:
+        return cls.model_validate(asdict(record))
+
+
+@router.post("", status_code=201)
+async def promote(body: Promote, api: Api, caller: Caller, response: Response) -> Promotion:
+    """201 with the promotion record; 200 for a dry run (nothing changes); 409
+    ``GATE_REFUSED`` (``failed``, ``evaluation``) when the target's gate refuses."""
+    record = await call(api.promotions.promote, caller, body.request())
+    if record.dry_run:
+        response.status_code = 200
+    return Promotion.of(record)
+
+
+@router.get("")
+async def lineage(
+    api: Api,
+    caller: Caller,
+    digest: str | None = None,
+    repo: str | None = None,
+    image: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[Promotion]:
+    """Promotions (promoted and refused) matching every filter, oldest first; only those
+    whose source or target the caller may read."""
+    records = await call(api.promotions.lineage, caller.principal, digest, repo, image, limit)
+    return [Promotion.of(r) for r in records]
