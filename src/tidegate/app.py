@@ -38,6 +38,7 @@ from tidegate.services.permissions import PermissionTargetService
 from tidegate.services.promotion import PromotionService
 from tidegate.services.properties import PropertyService
 from tidegate.services.repositories import RepositoryService
+from tidegate.services.search import SearchService
 from tidegate.services.uploads import UploadService
 from tidegate.storage.factory import create_driver
 
@@ -101,6 +102,7 @@ def build(settings: Settings) -> Built:
                 PromotionService(db, names, evaluator, audit),
                 PropertyService(db, names, evaluator, audit),
                 RepositoryService(db, names, evaluator, audit),
+                SearchService(db, names, evaluator),
             )
         )
 

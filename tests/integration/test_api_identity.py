@@ -85,6 +85,9 @@ EXPECTED_PATHS = {
     "/api/v1/repositories/{key}/gate": {"get", "put"},
     "/api/v1/promotions": {"get", "post"},
     "/api/v1/properties": {"get", "put", "patch", "delete"},
+    "/api/v1/search": {"get"},
+    "/artifactory/api/docker/{repo_key}/v2/promote": {"post"},
+    "/artifactory/api/storage/{repo_key}/{path}": {"get", "put", "delete"},
 }
 
 

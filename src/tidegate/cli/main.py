@@ -20,6 +20,7 @@ from tidegate.cli import (
     permissions,
     promote,
     props,
+    search,
     service_accounts,
     tokens,
     users,
@@ -83,6 +84,7 @@ app.add_typer(permissions.app, name="perm")
 app.command()(promote.promote)
 app.add_typer(props.app, name="props")
 app.add_typer(gate.app, name="gate")
+app.command()(search.search)
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Exists, and_, delete, insert, not_, select
 
-from tidegate.db.tables import properties
+from tidegate.db.tables import manifests, properties
 
 SYSTEM_PREFIX = "tidegate."
 
@@ -80,3 +80,10 @@ def has_condition(manifest_id_column: Any, key: str, value: str | None) -> Exist
     if value is not None:
         where.append(properties.c.value == value)
     return select(properties.c.id).where(and_(*where)).exists()
+
+
+def lock_manifest(conn: Connection, manifest_id: int) -> None:
+    """Serialise property changes of one manifest row (PostgreSQL: a row lock until commit;
+    SQLite write transactions are serialised already)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(manifests.c.id).where(manifests.c.id == manifest_id).with_for_update())

@@ -18,6 +18,7 @@ from tidegate.http.token import TokenEndpoint
 from tidegate.http.v2.router import V2App
 
 API_PREFIX = "/api/v1"
+ARTIFACTORY_PREFIX = "/artifactory/api/"  # the Artifactory-compatible subset (docs/promotion.md)
 log = structlog.get_logger("tidegate.http")
 
 
@@ -75,7 +76,9 @@ def build_asgi(
             if path == "/v2":
                 await v2({**scope, "path": "/v2/"}, receive, send)
                 return
-            if api is not None and (path == API_PREFIX or path.startswith(API_PREFIX + "/")):
+            if api is not None and (
+                path == API_PREFIX or path.startswith((API_PREFIX + "/", ARTIFACTORY_PREFIX))
+            ):
                 await management()(scope, receive, send)
                 return
         await web(scope, receive, send)

@@ -191,6 +191,7 @@ class PropertyService:
         tag, _ = parse_reference(reference)
         with self._db.transaction() as conn:
             record = find_manifest(conn, ref, reference)
+            props_q.lock_manifest(conn, record.id)
             apply(conn, record.id)
             current = check_total(conn, record.id, f"{ref.name}@{record.digest}")
             subject = f"{ref.name}:{tag}" if tag else f"{ref.name}@{record.digest}"

@@ -41,6 +41,7 @@ from tidegate.errors import (
     Unsupported,
 )
 from tidegate.http.api import (
+    artifactory,
     audit,
     groups,
     me,
@@ -48,6 +49,7 @@ from tidegate.http.api import (
     promotions,
     properties,
     repositories,
+    search,
     service_accounts,
     tokens,
     users,
@@ -238,7 +240,7 @@ def build_api(services: ApiServices) -> ASGIApp:
     )
     api.state.services = services
     routers = [me, users, service_accounts, groups, tokens, permissions, audit]
-    routers += [repositories, promotions, properties]
+    routers += [repositories, promotions, properties, search, artifactory]
     for module in routers:
         api.include_router(module.router, responses=ERROR_RESPONSES)
     missing = [

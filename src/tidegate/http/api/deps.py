@@ -30,6 +30,7 @@ from tidegate.services.permissions import PermissionTargetService
 from tidegate.services.promotion import PromotionService
 from tidegate.services.properties import PropertyService
 from tidegate.services.repositories import RepositoryService
+from tidegate.services.search import SearchService
 
 PREFIX = "/api/v1"
 
@@ -81,6 +82,12 @@ ACCESS: dict[tuple[str, str], Need] = {
     ("GET", "/repositories/{key}"): SELF,
     ("GET", "/repositories/{key}/gate"): SELF,
     ("PUT", "/repositories/{key}/gate"): SELF,
+    ("GET", "/search"): SELF,  # the service lists only what the caller may read
+    # the Artifactory-compatible subset: the same service calls and checks as above
+    ("POST", "/artifactory/api/docker/{repo_key}/v2/promote"): SELF,
+    ("GET", "/artifactory/api/storage/{repo_key}/{path:path}"): SELF,
+    ("PUT", "/artifactory/api/storage/{repo_key}/{path:path}"): SELF,
+    ("DELETE", "/artifactory/api/storage/{repo_key}/{path:path}"): SELF,
 }
 
 
@@ -101,6 +108,7 @@ class ApiServices:
     promotions: PromotionService
     properties: PropertyService
     repositories: RepositoryService
+    search: SearchService
 
 
 def api_services(request: Request) -> ApiServices:
