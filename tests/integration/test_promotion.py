@@ -6,14 +6,13 @@ gate API and the ``tidegate promote`` command.
 
 The server runs the default repositories (dev, test, prod with their gates; test and prod take
 content only by promotion) plus ``sparse`` (``allow_sparse``, admin only), where an index may
-list a child it does not hold."""
+list a child it does not hold. Every test runs on SQLite and on a real PostgreSQL server."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.support.server import RunningServer, tidegate_server
 
@@ -58,6 +58,7 @@ repositories:
 class Env:
     server: RunningServer
     ci_token: str
+    database_url: str
 
     def client(self, who: str) -> httpx.Client:
         if who == "admin":
@@ -66,12 +67,33 @@ class Env:
         return httpx.Client(base_url=self.server.url, auth=auth, timeout=60)
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('promotion-sqlite') / 'tidegate.db'}"
+        return
+    server = str(request.getfixturevalue("postgres_server"))
+    name = f"tidegate_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.replace("/postgres?", f"/{name}?", 1)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def env(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[Env]:
     base = tmp_path_factory.mktemp("promotion")
     config = base / "tidegate.yaml"
     config.write_text(CONFIG)
-    with tidegate_server(base / "data", config=config) as running:
+    db_env = {"TIDEGATE_DATABASE_URL": database_url}
+    with tidegate_server(base / "data", config=config, env=db_env) as running:
         with running.client() as admin:
             for user, group in (
                 ("dave", "developers"),
@@ -86,7 +108,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             r = admin.post("/api/v1/tokens", json={"name": "pipeline", "principal": "ci-bot"})
             assert r.status_code == 201, r.text
             token = r.json()["token"]
-        yield Env(running, token)
+        yield Env(running, token, database_url)
 
 
 @pytest.fixture
@@ -201,9 +223,14 @@ def manifest(c: httpx.Client, name: str, ref: str) -> httpx.Response:
 
 
 def events(env: Env) -> list[tuple[str, str, dict[str, Any]]]:
-    with sqlite3.connect(env.server.data_dir / "tidegate.db") as db:
-        rows = db.execute("SELECT type, subject, data FROM events ORDER BY id").fetchall()
-    return [(t, s, json.loads(d)) for t, s, d in rows]
+    """The events outbox, read from the server's database."""
+    engine = create_engine(env.database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT type, subject, data FROM events ORDER BY id"))
+            return [(t, s, d if isinstance(d, dict) else json.loads(d)) for t, s, d in rows]
+    finally:
+        engine.dispose()
 
 
 # ---------------------------------------------------------------------------- the story
