@@ -20,9 +20,14 @@ manage):
   prod has ``immutable_tags``, so tag deletion there is admin-only whatever the grants:
   operations' ``delete`` in prod is exercised on an untagged manifest (by digest), and its
   refused tag deletion is checked separately;
-- annotate, promote and manage have no wire endpoint yet (properties, promotion and repository
-  settings arrive with later issues): they are asserted through ``GET /api/v1/me/permissions``,
-  called as each principal, which must also agree with the wire for the other four actions.
+- annotate, promote and manage have no wire endpoint: they are exercised through the management
+  API in dev, test and prod (docs/promotion.md): annotate = PATCH a property of the seeded
+  manifest (200, or 403 and the property is absent); promote = a dry-run promotion of
+  ``dev/matrix/app:base`` into the repository (200 whatever the gate says, or 403; every
+  default role that may promote may also read dev); manage = PUT the repository's gate back
+  unchanged (200, or 403). ``GET /api/v1/me/permissions``, called as each principal, must agree
+  with all seven (and is the only observation of annotate, promote and manage in hub, docker
+  and release).
 
 The default install has ``allow_push: false`` on test and prod (content arrives there only by
 promotion, a later issue), so this server is started with a config file that reproduces the
@@ -440,6 +445,41 @@ def observe_wire(e: Env, who: Who, cell: Cell) -> None:
             cell.problems.append("delete of an immutable tag: refused, yet the tag changed")
 
 
+def observe_management(e: Env, who: Who, cell: Cell) -> None:
+    """annotate, promote and manage, through the calls that need them."""
+    repo = cell.repo
+    key = f"matrix.{who.username}"
+    params = {"repo": repo, "image": IMAGE, "reference": "base"}
+    r = e.anon.patch("/api/v1/properties", params=params, json={key: ["x"]}, auth=who.auth)
+    cell.wire["annotate"] = r.status_code == 200
+    stored = e.admin.get("/api/v1/properties", params=params).json()["properties"]
+    if r.status_code not in (200, 403):
+        cell.problems.append(f"annotate: expected 200 or 403, got {r.status_code} {r.text[:120]}")
+    if (key in stored) != cell.wire["annotate"]:
+        cell.problems.append(f"annotate: answered {r.status_code}, stored: {key in stored}")
+
+    body = {
+        "source": "dev",
+        "target": repo,
+        "image": IMAGE,
+        "tag": "base",
+        "target_image": "matrix/promoted",
+        "dry_run": True,
+    }
+    r = e.anon.post("/api/v1/promotions", json=body, auth=who.auth)
+    cell.wire["promote"] = r.status_code == 200
+    if r.status_code not in (200, 403):
+        cell.problems.append(f"promote: expected 200 or 403, got {r.status_code} {r.text[:120]}")
+
+    gate = e.admin.get(f"/api/v1/repositories/{repo}/gate").json()
+    r = e.anon.put(f"/api/v1/repositories/{repo}/gate", json=gate, auth=who.auth)
+    cell.wire["manage"] = r.status_code == 200
+    if r.status_code not in (200, 403):
+        cell.problems.append(f"manage: expected 200 or 403, got {r.status_code} {r.text[:120]}")
+    if e.admin.get(f"/api/v1/repositories/{repo}/gate").json() != gate:
+        cell.problems.append("manage: the gate changed")
+
+
 @dataclass
 class Matrix:
     cells: dict[tuple[str, str], Cell]
@@ -490,6 +530,7 @@ def observe_cell(env: Env, who: Who, cell: Cell, multi_access: dict[str, set[str
         cell.problems.append(f"GET /api/v1/me/permissions: {r.status_code} {r.text[:200]}")
     if repo in LOCAL:
         observe_wire(env, who, cell)
+        observe_management(env, who, cell)
 
 
 def observe_catalog(
