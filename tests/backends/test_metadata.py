@@ -7,6 +7,7 @@ tests/conftest.py. Query functions never commit: each test writes inside
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -1188,3 +1189,57 @@ def test_references_and_repository_lock(db: Database) -> None:
             (blob, "blob"),
             (child, "manifest"),
         ]
+
+
+def test_one_new_tag_set_at_once_by_two_transactions(db: Database) -> None:
+    """Two pushes of different manifests under one new tag, racing: both succeed and the tag
+    names one of them. (On PostgreSQL both see no tag before either commits; the second
+    insert must not fail with a unique error.)"""
+    repo = make_repo(db, "race")
+    contents = [b'{"schemaVersion":2,"n":1}', b'{"schemaVersion":2,"n":2}']
+    digests = [str(Digest.of(c)) for c in contents]
+    inside = threading.Barrier(2, timeout=30)
+    stored = threading.Barrier(2, timeout=30)
+    errors: list[BaseException] = []
+
+    def push(content: bytes, manifest_digest: str) -> None:
+        try:
+            with db.transaction() as conn:
+                cq.tag_digest(conn, repo, IMAGE, "1.0")
+                # PostgreSQL: both are in and both saw no tag; SQLite: the second waits at
+                # BEGIN IMMEDIATE instead, and the barrier times out
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    inside.wait(timeout=2)
+                cq.put_manifest(
+                    conn,
+                    repository_id=repo,
+                    image=IMAGE,
+                    digest=manifest_digest,
+                    content=content,
+                    media_type=mt.OCI_MANIFEST,
+                    artifact_type=None,
+                    subject=None,
+                    annotations=None,
+                    pushed_by="admin",
+                    blob_refs=(),
+                    manifest_refs=(),
+                )
+                cq.set_tag(conn, repo, IMAGE, "1.0", manifest_digest)
+                # the first keeps its transaction open while the second reaches its insert
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    stored.wait(timeout=1)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=push, args=pair) for pair in zip(contents, digests, strict=True)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+
+    assert errors == []
+    with db.read() as conn:
+        assert cq.tag_digest(conn, repo, IMAGE, "1.0") in digests
+        assert cq.list_tags(conn, repo, IMAGE, None, None) == ["1.0"]

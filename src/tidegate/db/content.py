@@ -28,15 +28,19 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _insert_ignore(conn: Connection, table: Any, values: dict[str, Any]) -> None:
-    """INSERT that does nothing when the primary key already exists."""
+def _dialect_insert(conn: Connection, table: Any) -> Any:
+    """The dialect's INSERT (with ``on_conflict_do_nothing``)."""
     dialect = conn.dialect.name
     if dialect == "postgresql":
-        conn.execute(postgresql.insert(table).values(**values).on_conflict_do_nothing())
-    elif dialect == "sqlite":
-        conn.execute(sqlite.insert(table).values(**values).on_conflict_do_nothing())
-    else:  # pragma: no cover - other dialects are not supported
-        raise NotImplementedError(dialect)
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(dialect)  # pragma: no cover - other dialects are not supported
+
+
+def _insert_ignore(conn: Connection, table: Any, values: dict[str, Any]) -> None:
+    """INSERT that does nothing when the primary key already exists."""
+    conn.execute(_dialect_insert(conn, table).values(**values).on_conflict_do_nothing())
 
 
 # --- blobs -------------------------------------------------------------------------------
@@ -194,21 +198,29 @@ def put_manifest(
     _insert_ignore(conn, manifest_contents, {"digest": digest, "content": content})
     if get_manifest(conn, repository_id, image, digest) is not None:
         return False
+    # ON CONFLICT DO NOTHING: two transactions storing the same manifest at once (PostgreSQL
+    # lets both pass the check above) end with one row, and the second learns it lost.
+    values = {
+        "repository_id": repository_id,
+        "image": image,
+        "digest": digest,
+        "media_type": media_type,
+        "artifact_type": artifact_type,
+        "subject": subject,
+        "size": len(content),
+        "annotations": annotations or None,
+        "pushed_by": pushed_by,
+        "created_at": _now(),
+    }
     result = conn.execute(
-        insert(manifests).values(
-            repository_id=repository_id,
-            image=image,
-            digest=digest,
-            media_type=media_type,
-            artifact_type=artifact_type,
-            subject=subject,
-            size=len(content),
-            annotations=annotations or None,
-            pushed_by=pushed_by,
-            created_at=_now(),
-        )
+        _dialect_insert(conn, manifests)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["repository_id", "image", "digest"])
+        .returning(manifests.c.id)
     )
-    (manifest_id,) = result.inserted_primary_key or (None,)
+    manifest_id = result.scalar()
+    if manifest_id is None:
+        return False
     refs = {(d, "blob") for d in blob_refs} | {(d, "manifest") for d in manifest_refs}
     if refs:
         conn.execute(
@@ -270,16 +282,21 @@ def set_tag(conn: Connection, repository_id: int, image: str, tag: str, digest: 
     """Point a tag at a digest; return the digest it pointed at before (or None)."""
     previous = tag_digest(conn, repository_id, image, tag)
     if previous is None:
-        conn.execute(
-            insert(tags).values(
+        inserted = conn.execute(
+            _dialect_insert(conn, tags)
+            .values(
                 repository_id=repository_id,
                 image=image,
                 name=tag,
                 digest=digest,
                 updated_at=_now(),
             )
+            .on_conflict_do_nothing(index_elements=["repository_id", "image", "name"])
         )
-    elif previous != digest:
+        if inserted.rowcount:
+            return None
+        previous = tag_digest(conn, repository_id, image, tag)  # set meanwhile: move it
+    if previous != digest:
         conn.execute(
             update(tags)
             .where(tags.c.repository_id == repository_id, tags.c.image == image, tags.c.name == tag)
