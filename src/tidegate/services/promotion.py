@@ -2,17 +2,15 @@
 
 Owns: the promotion use case of docs/promotion.md — checking the request and the caller's
 permissions (``read`` on the source, ``promote`` on the target, ``delete`` on the source for a
-move, ``overwrite`` to move a target tag; immutable target tags refused), walking the closure
-(index children, blob links, referrers, recursively), evaluating the target's gate inside the
-transaction, copying rows (never bytes) with their properties, setting system properties,
-and writing the promotion record, its audit row and its event in the same transaction. A
-refused promotion rolls back and is then recorded (record, audit, event) in its own
-transaction. Also the lineage query.
+move, ``overwrite`` to move a target tag; immutable target tags refused), evaluating the
+target's gate inside the transaction, copying the closure's rows (``services.closure``; never
+bytes) with their properties, setting system properties, and writing the promotion record, its
+audit row and its event in the same transaction. A refused promotion rolls back and is then
+recorded (record, audit, event) in its own transaction. Also the lineage query.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +30,7 @@ from tidegate.errors import Conflict, Denied, GateRefused, InvalidRequest, NotFo
 from tidegate.oci.digest import Digest
 from tidegate.oci.names import validate_tag
 from tidegate.services.audit import Actor, AuditLog
+from tidegate.services.closure import Closure, walk
 from tidegate.services.gates import evaluate, failed, parse_gate
 from tidegate.services.names import ImageRef, NameResolver
 from tidegate.services.properties import (
@@ -83,19 +82,6 @@ class PromotionRecord:
     dry_run: bool = False
 
 
-@dataclass(slots=True)
-class Closure:
-    """What arrives: manifests (root first), the blobs they use, which are referrers, the
-    properties of each, and the artifact types of the referrers the gate may ask for."""
-
-    manifests: dict[str, ManifestRecord] = field(default_factory=dict)
-    refs: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
-    blobs: set[str] = field(default_factory=set)
-    referrers: set[str] = field(default_factory=set)
-    referrer_types: set[str] = field(default_factory=set)
-    properties: dict[str, Values] = field(default_factory=dict)
-
-
 class _Refused(Exception):
     def __init__(self, record: PromotionRecord, root: ManifestRecord) -> None:
         self.record = record
@@ -129,44 +115,6 @@ def _validated(req: PromotionRequest) -> PromotionRequest:
         req.include_referrers,
         req.dry_run,
     )
-
-
-def _closure(conn: Connection, src: ImageRef, root: ManifestRecord, referrers: bool) -> Closure:
-    found = Closure()
-    missing: list[str] = []
-    queue: deque[tuple[str, bool]] = deque([(root.digest, False)])
-    while queue:
-        digest, is_referrer = queue.popleft()
-        if digest in found.manifests:
-            continue
-        record = content_q.get_manifest(conn, src.repository_id, src.image, digest)
-        if record is None:
-            missing.append(digest)
-            continue
-        found.manifests[digest] = record
-        if is_referrer:
-            found.referrers.add(digest)
-        found.refs[digest] = promotion_q.references(conn, record.id)
-        for ref, kind in found.refs[digest]:
-            if kind == "manifest":
-                queue.append((ref, is_referrer))
-            else:
-                found.blobs.add(ref)
-        for attached in content_q.referrers(conn, src.repository_id, src.image, digest, None):
-            if not is_referrer and attached.artifact_type:
-                found.referrer_types.add(attached.artifact_type)
-            if referrers:
-                queue.append((attached.digest, True))
-    if missing:
-        raise Conflict(
-            f"{src.name}@{root.digest} is incomplete: {src.name} does not hold "
-            + ", ".join(missing)
-            + "; nothing was promoted",
-            detail={"missing": missing},
-        )
-    by_id = props_q.get_many(conn, [m.id for m in found.manifests.values()])
-    found.properties = {d: by_id[m.id] for d, m in found.manifests.items() if by_id[m.id]}
-    return found
 
 
 class PromotionService:
@@ -236,7 +184,7 @@ class PromotionService:
         if target_repo is None or source_repo is None:
             raise NotFound("the repository was deleted meanwhile")
         root = find_manifest(conn, src, req.tag or req.digest or "")
-        closure = _closure(conn, src, root, req.include_referrers)
+        closure = walk(conn, src, root, req.include_referrers)
         linked = content_q.linked_blobs(conn, src.repository_id, src.image, closure.blobs)
         if closure.blobs - linked and not target_repo.options.get("allow_sparse", False):
             absent = sorted(closure.blobs - linked)
