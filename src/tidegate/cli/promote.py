@@ -21,6 +21,16 @@ def _print_refusal(body: Any, as_json: bool) -> None:
         err.print(f"  failed {check.get('condition')}: {check.get('reason')}", markup=False)
 
 
+def _readable(record: dict[str, Any]) -> dict[str, Any]:
+    """The record for people: the gate's checks one a line, passed or FAILED."""
+    checks = (record.get("evaluation") or {}).get("checks") or []
+    lines = [
+        f"{'passed' if c.get('passed') else 'FAILED'}  {c.get('condition')}: {c.get('reason')}"
+        for c in checks
+    ]
+    return {**record, "evaluation": "\n".join(lines) or None}
+
+
 def promote(
     version: Annotated[str, typer.Argument(help="REPO/IMAGE:TAG or REPO/IMAGE@DIGEST")],
     to: Annotated[str, typer.Option("--to", help="Target repository.")],
@@ -60,6 +70,6 @@ def promote(
         if exc.exit_code == EXIT_GATE:
             _print_refusal(exc.body, as_json)
         raise
-    show_one(record, as_json)
+    show_one(record if as_json else _readable(record), as_json)
     if record.get("outcome") == "refused":
         raise CliError(f"the gate of {to!r} would refuse this promotion", EXIT_GATE)
