@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import loads
+import pipeline
 from auth import Credentials
 from content import ACCEPT, GIB, BigFile, Image
 from loads import Metrics
@@ -26,8 +27,12 @@ GROUPS: dict[str, list[str]] = {
     "download": ["dl1", "dl4"],
     "upload": ["up_mono", "up_chunk"],
     "mixed": ["mixed"],
+    "promotion": ["promotion"],
+    "search": ["search"],
 }
-BIG_GROUPS = {"download", "upload", "mixed"}
+NEEDS_BIG_FILE = {"download", "upload", "mixed"}  # the shared 1 GiB blob, seeded in both
+BIG_GROUPS = NEEDS_BIG_FILE | {"promotion"}  # left out by --quick unless named
+TIDEGATE_ONLY = {"promotion", "search"}  # bench/pipeline.py: the reference has neither
 PHASE = {"download": "download", "upload": "upload", "mixed": "mixed"}
 
 Results = dict[str, dict[str, list[Metrics]]]
@@ -63,6 +68,8 @@ class Bench:
     sampler: RssSampler
     results: Results = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    sections: list[str] = field(default_factory=list)  # markdown after the table (pipeline)
+    pipeline: pipeline.Options = field(default_factory=pipeline.Options)
 
     # -- engine -------------------------------------------------------------------------
     def interleave(
@@ -185,9 +192,33 @@ class Bench:
         )
         self.interleave(figure, runs)
 
+    # -- promotion and search (Tidegate only) ----------------------------------------------
+    def tidegate_only(self, figure: str) -> None:
+        slot = self.slots["tidegate"]
+        opts = self.pipeline
+        if opts.standin or slot.creds is None:
+            self.notes.append(f"{figure}: skipped, the tidegate slot is a stand-in")
+            return
+        target = pipeline.Target(
+            slot.base_url, slot.pid, slot.creds.user, slot.creds.password, opts.data_dir
+        )
+        try:
+            if figure == "promotion":
+                text = pipeline.promotion(target, self.image.big, self.tmp, opts.promotion_rounds)
+            else:
+                shape = pipeline.SearchShape(opts.search_items, opts.search_tags)
+                text = pipeline.search(target, shape, opts.search_reps, opts.search_budget)
+        except Exception as exc:
+            self.notes.append(f"{figure}: FAILED: {exc}")
+            print(f"  [{figure}] FAILED: {exc}", file=sys.stderr)
+            return
+        self.sections.append(text)
+
     def run(self, figure: str, group: str) -> None:
         self.sampler.set_phase(PHASE.get(group, "small"))
-        if figure in ("dl1", "dl4"):
+        if group in TIDEGATE_ONLY:
+            self.tidegate_only(figure)
+        elif figure in ("dl1", "dl4"):
             self.download(figure)
         elif figure.startswith("up_"):
             self.upload(figure)

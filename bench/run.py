@@ -29,11 +29,12 @@ from types import FrameType
 import httpx
 
 import loads
+import pipeline
 import report
 import servers
 from auth import Credentials, basic_header
 from content import GIB, MANIFEST_TYPE, Image, make_big_file, make_image, sha256
-from figures import BIG_GROUPS, GROUPS, Bench, Results, Slot
+from figures import BIG_GROUPS, GROUPS, NEEDS_BIG_FILE, Bench, Results, Slot
 from ociclient import Registry
 from procstat import RssSampler
 
@@ -64,6 +65,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="run the reference without auth (how PERFORMANCE.md's anchors were measured)",
     )
     p.add_argument("--repo", default="dev/bench", help="image name on both registries")
+    g = p.add_argument_group("promotion and search (Tidegate only, bench/pipeline.py)")
+    g.add_argument("--promotion-rounds", type=int, default=20, help="promotions per size")
+    g.add_argument(
+        "--search-items", type=int, help="tagged manifests to seed (default 100,000; quick 10,000)"
+    )
+    g.add_argument(
+        "--search-tags",
+        type=int,
+        default=10,
+        help="tags per distinct manifest (default 10: 10,000 manifests make 100,000 items)",
+    )
+    g.add_argument("--search-reps", type=int, default=20, help="runs per search query")
     g = p.add_argument_group("the tidegate slot")
     g.add_argument("--tidegate-cmd", default=str(Path(sys.executable).parent / "tidegate"))
     g.add_argument("--tidegate-env", action="append", default=[], metavar="KEY=VALUE")
@@ -92,6 +105,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.groups = groups
     args.rounds = args.rounds or 3
     args.duration = args.duration or (2.0 if args.quick else 5.0)
+    args.search_items = args.search_items or (10_000 if args.quick else 100_000)
     return args
 
 
@@ -279,7 +293,12 @@ def rss_results(sampler: RssSampler) -> Results:
 def run(args: argparse.Namespace, workdir: Path) -> str:
     t_start = time.monotonic()
     big = None
-    if any(g in BIG_GROUPS for g in args.groups):
+    if "promotion" in args.groups:
+        need = 3 * GIB  # its own 1 GiB layer (unless shared) and the server's copy
+        free = shutil.disk_usage(workdir).free
+        if free < need:
+            sys.exit(f"bench: {free / GIB:.0f} GiB free in {workdir}; need {need / GIB:.0f}")
+    if any(g in NEEDS_BIG_FILE for g in args.groups):
         need = (4 + 4 * args.rounds) * GIB
         free = shutil.disk_usage(workdir).free
         if free < need:
@@ -324,6 +343,15 @@ def measure(
     tmp = workdir / "tmp"
     tmp.mkdir()
     bench = Bench(slots, image, args.rounds, args.duration, tmp, sampler)
+    data_dir = workdir / "tidegate" / "data"
+    bench.pipeline = pipeline.Options(
+        promotion_rounds=args.promotion_rounds,
+        search_items=args.search_items,
+        search_tags=args.search_tags,
+        search_reps=args.search_reps,
+        data_dir=data_dir if started["tidegate"].proc is not None and data_dir.is_dir() else None,
+        standin=args.tidegate_standin,
+    )
     for s in slots.values():  # warm-up, not recorded
         loads.wrk(s.url("manifests/latest"), s.headers(basic_header("x", "y")), 8, 1, tmp)
     for group in args.groups:
@@ -340,9 +368,13 @@ def measure(
     results = {**bench.results, **rss_results(sampler)}
     describe = {k: s.description for k, s in started.items()}
     text = header(args, slots, describe) + "\n\n" + report.table(results)
+    for section in bench.sections:
+        text += "\n\n" + section
     if bench.notes:
         text += "\n\n## Notes\n\n" + "\n".join(f"- {n}" for n in bench.notes)
-    return text + "\n\n## Rounds\n\n" + report.raw_rounds(results)
+    if bench.results:
+        text += "\n\n## Rounds\n\n" + report.raw_rounds(results)
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
