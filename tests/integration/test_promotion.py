@@ -417,9 +417,15 @@ def test_multi_arch_index_with_referrers_arrives_whole(
     sbom = referrer(dave, name, (index_raw, index_digest), SPDX, SPDX)
     signature = referrer(dave, name, amd, SIGNATURE, "application/vnd.dev.cosign.simplesigning")
 
+    assert patch(dave, "dev", img, amd[1], {"build.arch": ["amd64"]}).status_code == 200
+    assert patch(dave, "dev", img, sbom, {"sbom.tool": ["syft"]}).status_code == 200
+
     r = promote(ci, source="dev", target="test", image=img, tag="3.0")
     assert r.status_code == 201, r.text
     assert (r.json()["manifests"], r.json()["referrers"]) == (5, 2)
+    # the properties of every manifest in the closure travel with it
+    assert props(ci, "test", img, amd[1]).json()["properties"]["build.arch"] == ["amd64"]
+    assert props(ci, "test", img, sbom).json()["properties"]["sbom.tool"] == ["syft"]
     assert manifest(ci, f"test/{img}", "3.0").content == index_raw
     for raw, digest in (amd, arm):
         assert manifest(ci, f"test/{img}", digest).content == raw
