@@ -657,16 +657,6 @@ def test_operations_finds_the_accepted_copies_with_search(
     assert all(item["properties"]["qa.uat"] == ["passed"] for item in answer["items"]), answer
 
 
-@pytest.mark.xfail(
-    not reference_mode(),
-    reason=(
-        "bug: a search item's pushed_by names the promoter of the copy (the manifest row a"
-        " promotion writes takes pushed_by=actor, services/promotion.py), while its own"
-        " tidegate.pushed_by property names the developer (docs/decisions.md: pushed_by stays"
-        " the developer who pushed)"
-    ),
-    strict=True,
-)
 def test_search_names_the_developer_as_the_pusher_of_promoted_copies(
     pipeline: Pipeline, podman: Podman
 ) -> None:

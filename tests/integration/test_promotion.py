@@ -305,6 +305,15 @@ def test_dev_to_test_to_prod_with_evidence(
     assert r.status_code == 403
     assert manifest(olga, f"prod/{img}", "1.4.0").content == raw
 
+    # every copy names the developer as its pusher, not the promoter
+    r = olga.get("/api/v1/search", params={"image": img, "tag": "1.4.0"})
+    assert r.status_code == 200, r.text
+    assert {(i["repo"], i["pushed_by"]) for i in r.json()["items"]} == {
+        ("dev", "dave"),
+        ("test", "dave"),
+        ("prod", "dave"),
+    }
+
     # the lineage: every promotion of the digest, oldest first
     r = dave.get("/api/v1/promotions", params={"digest": digest})
     assert r.status_code == 200, r.text

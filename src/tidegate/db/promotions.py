@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, or_, select
 
-from tidegate.db.tables import events, manifest_references, promotions, repositories
+from tidegate.db.tables import events, manifest_references, manifests, promotions, repositories
 
 _COLUMNS = (
     promotions.c.id,
@@ -88,3 +88,16 @@ def lock_repository(conn: Connection, repository_id: int) -> None:
         conn.execute(
             select(repositories.c.id).where(repositories.c.id == repository_id).with_for_update()
         )
+
+
+def pushed_by(conn: Connection, manifest_ids: list[int]) -> dict[int, str | None]:
+    """Who pushed each manifest row (a promoted copy keeps its source's pusher)."""
+    result: dict[int, str | None] = {}
+    for start in range(0, len(manifest_ids), 500):
+        rows = conn.execute(
+            select(manifests.c.id, manifests.c.pushed_by).where(
+                manifests.c.id.in_(manifest_ids[start : start + 500])
+            )
+        )
+        result.update({int(i): p for i, p in rows})
+    return result

@@ -33,6 +33,7 @@ class Closure:
     referrers: set[str] = field(default_factory=set)
     referrer_types: set[str] = field(default_factory=set)
     properties: dict[str, Values] = field(default_factory=dict)
+    pushed_by: dict[str, str | None] = field(default_factory=dict)
 
 
 def walk(conn: Connection, src: ImageRef, root: ManifestRecord, referrers: bool) -> Closure:
@@ -73,4 +74,6 @@ def walk(conn: Connection, src: ImageRef, root: ManifestRecord, referrers: bool)
         )
     by_id = props_q.get_many(conn, [m.id for m in found.manifests.values()])
     found.properties = {d: by_id[m.id] for d, m in found.manifests.items() if by_id[m.id]}
+    pushers = promotion_q.pushed_by(conn, [m.id for m in found.manifests.values()])
+    found.pushed_by = {d: pushers.get(m.id) for d, m in found.manifests.items()}
     return found

@@ -309,7 +309,7 @@ class PromotionService:
                 artifact_type=m.artifact_type,
                 subject=m.subject,
                 annotations=m.annotations,
-                pushed_by=actor.name,
+                pushed_by=closure.pushed_by.get(digest),  # the pusher, not the promoter
                 blob_refs=[d for d, kind in refs if kind == "blob"],
                 manifest_refs=[d for d, kind in refs if kind == "manifest"],
             )
