@@ -131,5 +131,10 @@ def search(
         conditions.append(select(promotions.c.id).where(*arrival).exists())
     if after is not None:
         conditions.append(tuple_(*order) > tuple_(*(literal(v) for v in after)))
+        # the same bound, column by column, so an index can seek to it instead of joining
+        # and comparing every row before the cursor again on every page
+        key, image = order[0], order[1]
+        conditions.append(key >= after[0])
+        conditions.append(or_(key > after[0], image >= after[1]))
     query = query.where(*conditions).order_by(*order).limit(limit)
     return [SearchRow(*row) for row in conn.execute(query)]

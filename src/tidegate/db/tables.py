@@ -106,6 +106,8 @@ tags = Table(
     Column("digest", DIGEST, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+# The tags of one manifest: listings by digest, and the search join from manifests to tags.
+Index("ix_tags_digest", tags.c.repository_id, tags.c.image, tags.c.digest)
 
 uploads = Table(
     "uploads",
