@@ -31,6 +31,7 @@ from tidegate.services.audit import AuditLog
 from tidegate.services.blobs import BlobService
 from tidegate.services.bootstrap import token_secret
 from tidegate.services.catalog import CatalogService
+from tidegate.services.content import ContentRouter, LocalContent
 from tidegate.services.identity import IdentityService
 from tidegate.services.manifests import ManifestService
 from tidegate.services.names import NameResolver
@@ -57,7 +58,7 @@ class Built:
 def build(settings: Settings) -> Built:
     driver = create_driver(settings.storage.driver, settings.storage_root)
     db = Database(settings.resolved_database_url)
-    names = NameResolver(db)
+    names = NameResolver(db, settings.default_repository)
     identity_state = IdentityState(db)
     evaluator = PermissionEvaluator(identity_state)
     audit = AuditLog(db)
@@ -65,18 +66,22 @@ def build(settings: Settings) -> Built:
         CredentialChecker(identity_state),
         evaluator,
         TokenCodec(token_secret(db), SERVICE_NAME, settings.token_ttl),
+        names.permission_subject,
     )
     gatekeeper = Gatekeeper(
         tokens, audit, LoginThrottle(settings.login_failures, settings.login_failure_window)
     )
     identity = IdentityService(db, identity_state, audit)
     permissions = PermissionTargetService(db, identity_state, evaluator, audit)
+    blobs = BlobService(db, BlobStore(driver), names)
+    manifests = ManifestService(db, evaluator)
     services = Services(
         names=names,
-        blobs=BlobService(db, BlobStore(driver), names),
+        blobs=blobs,
         uploads=UploadService(db, UploadStore(driver)),
-        manifests=ManifestService(db, evaluator),
+        manifests=manifests,
         catalog=CatalogService(db, names, evaluator),
+        content=ContentRouter(LocalContent(manifests, blobs)),
         gatekeeper=gatekeeper,
         body_idle_timeout=settings.body_idle_timeout,
     )

@@ -8,19 +8,11 @@ import pytest
 from tests.integration.conftest import error_code
 
 
-def test_unknown_repository_key_names_the_known_keys(client: httpx.Client) -> None:
+def test_unknown_first_component_routes_to_the_default_repository(client: httpx.Client) -> None:
+    """PRODUCT.md §2.4: ``HOST/nosuchrepo/app`` is ``docker/nosuchrepo/app``."""
     r = client.get("/v2/nosuchrepo/app/tags/list")
-    assert r.status_code == 404
-    assert error_code(r) == "NAME_UNKNOWN"
     message = r.json()["errors"][0]["message"]
-    assert "'nosuchrepo'" in message
-    assert "dev, docker, hub, prod, release, test" in message
-
-
-def test_push_to_unknown_repository_key_is_refused(client: httpx.Client) -> None:
-    r = client.post("/v2/nosuchrepo/app/blobs/uploads/")
-    assert r.status_code == 404
-    assert error_code(r) == "NAME_UNKNOWN"
+    assert "'docker'" in message, message
 
 
 def test_repository_key_without_image_is_invalid(client: httpx.Client) -> None:

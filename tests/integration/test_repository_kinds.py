@@ -25,6 +25,6 @@ def test_remote_and_virtual_repositories_answer_unsupported(tmp_path: Path) -> N
             assert error_code(r) == "UNSUPPORTED"
             assert f"a {kind} repository" in r.json()["errors"][0]["message"]
             assert c.post(f"/v2/{key}/app/blobs/uploads/").status_code == 405
-        unknown = c.get("/v2/nope/app/tags/list")
-        assert "known repositories: dev, docker, hub" in unknown.json()["errors"][0]["message"]
+        routed = c.get("/v2/nope/app/tags/list")  # default_repository: docker
+        assert "'docker' is a virtual repository" in routed.json()["errors"][0]["message"]
         assert c.get("/v2/_catalog").json() == {"repositories": []}

@@ -3,6 +3,7 @@ and what the principal may do. Also resolves the credentials a ``/v2`` request c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tidegate.auth.credentials import CredentialChecker
@@ -23,13 +24,35 @@ class IssuedToken:
     granted: tuple[Scope, ...]
 
 
+Subject = Callable[[str, str], tuple[str, str]]
+
+
+def plain_subject(name: str, wire_action: str) -> tuple[str, str]:
+    """``<repo-key>/<image>`` as written (no default repository, no virtual routing)."""
+    return split_name(name)
+
+
 class TokenService:
     def __init__(
-        self, credentials: CredentialChecker, evaluator: PermissionEvaluator, codec: TokenCodec
+        self,
+        credentials: CredentialChecker,
+        evaluator: PermissionEvaluator,
+        codec: TokenCodec,
+        subject: Subject = plain_subject,
     ) -> None:
         self.credentials = credentials
         self.evaluator = evaluator
         self.codec = codec
+        # (wire name, wire action) -> (repository key, image) whose permission decides
+        self.subject = subject
+
+    def allowed(self, principal: Principal, name: str, wire_action: str) -> bool:
+        """May ``principal`` do ``wire_action`` (pull, push, delete) on the wire name?"""
+        try:
+            key, image = self.subject(name, wire_action)
+        except NameInvalid:
+            return False
+        return self.evaluator.allowed(principal, key, image, WIRE_ACTIONS[wire_action])
 
     def grant(self, principal: Principal, requested: list[Scope]) -> list[Scope]:
         """The intersection of what was asked and what is allowed. A resource that was asked
@@ -43,7 +66,7 @@ class TokenService:
                     granted.append(Scope("registry", "catalog", ("*",) if ok else ()))
                 continue
             try:
-                key, image = split_name(scope.name)
+                split_name(scope.name)
             except NameInvalid:
                 continue
             actions = set(scope.actions)
@@ -53,8 +76,7 @@ class TokenService:
                 sorted(
                     a
                     for a in actions
-                    if a in WIRE_ACTIONS
-                    and self.evaluator.allowed(principal, key, image, WIRE_ACTIONS[a])
+                    if a in WIRE_ACTIONS and self.allowed(principal, scope.name, a)
                 )
             )
             granted.append(Scope("repository", scope.name, allowed))

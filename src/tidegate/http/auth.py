@@ -36,11 +36,10 @@ from starlette.requests import Request
 
 from tidegate.auth import access_tokens
 from tidegate.auth.principals import ANONYMOUS, Principal
-from tidegate.auth.scopes import WIRE_ACTIONS
 from tidegate.auth.throttle import LoginThrottle
 from tidegate.auth.token_service import TokenService
 from tidegate.auth.tokens import AccessClaims
-from tidegate.errors import Denied, NameInvalid, TooManyRequests, Unauthorized
+from tidegate.errors import Denied, TooManyRequests, Unauthorized
 from tidegate.http.errors import WithHeaders
 from tidegate.oci.names import split_name
 from tidegate.services.audit import AuditLog
@@ -214,13 +213,7 @@ class Gatekeeper:
             return caller.claims.allows(requirement.type, requirement.name, requirement.action)
         if requirement.type == "registry":
             return self.tokens.evaluator.can_list_catalog(caller.principal)
-        try:
-            key, image = split_name(requirement.name)
-        except NameInvalid:
-            return False
-        return self.tokens.evaluator.allowed(
-            caller.principal, key, image, WIRE_ACTIONS[requirement.action]
-        )
+        return self.tokens.allowed(caller.principal, requirement.name, requirement.action)
 
     def principal_may(self, principal: Principal, requirement: Requirement) -> bool:
         """The rules alone, whatever a token says: for mounts without ``from``, whose source

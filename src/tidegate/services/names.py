@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 from tidegate.db import Database
@@ -10,6 +11,8 @@ from tidegate.db import repositories as repo_queries
 from tidegate.db.records import RepositoryRecord
 from tidegate.errors import Denied, NameInvalid, NameUnknown, Unsupported
 from tidegate.oci.names import split_name
+
+_MISS_TTL = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +34,9 @@ class ImageRef:
     def require_local(self) -> None:
         if self.repository.kind != "local":
             raise Unsupported(
-                f"repository {self.repository.key!r} is a {self.repository.kind} repository;"
-                " this Tidegate version serves content from local repositories only"
+                f"repository {self.repository.key!r} is a {self.repository.kind} repository:"
+                " this operation needs a local repository (content is pushed to, promoted"
+                " between and annotated in local repositories)"
             )
 
     def require_push_allowed(self) -> None:
@@ -47,10 +51,12 @@ class ImageRef:
 class NameResolver:
     """Maps wire names to repositories. Repository rows change rarely: they are cached."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, default_repository: str = "docker") -> None:
         self._db = db
+        self.default_repository = default_repository
         self._cache: dict[str, RepositoryRecord] = {}
         self._lock = threading.Lock()
+        self._misses: dict[str, float] = {}
 
     def _load(self) -> dict[str, RepositoryRecord]:
         with self._db.read() as conn:
@@ -63,13 +69,53 @@ class NameResolver:
         return sorted(self._load().values(), key=lambda r: r.key)
 
     def repository(self, key: str) -> RepositoryRecord | None:
+        """The repository ``key``; an unknown key is looked up again at most once a second
+        (names routed to ``default_repository`` miss on every request)."""
         record = self._cache.get(key)
         if record is None:
+            now = time.monotonic()
+            if now - self._misses.get(key, -_MISS_TTL) < _MISS_TTL:
+                return None
             record = self._load().get(key)
+            if record is None:
+                with self._lock:
+                    if len(self._misses) > 10_000:
+                        self._misses.clear()
+                    self._misses[key] = now
         return record
 
-    def resolve(self, name: str) -> ImageRef:
+    def locate(self, name: str) -> tuple[str, str]:
+        """``(repository key, image)`` of a wire name (NameInvalid when malformed). A name whose
+        first component is not a repository key belongs to ``default_repository`` whole
+        (PRODUCT.md §2.4: ``HOST/nginx`` is ``docker/nginx``)."""
         key, image = split_name(name)
+        if self.repository(key) is None:
+            default = self.repository(self.default_repository)
+            if default is not None:
+                return default.key, name
+        return key, image
+
+    def permission_subject(self, name: str, wire_action: str) -> tuple[str, str]:
+        """Whose permission decides ``wire_action`` on a wire name: the repository the name
+        routes to; for a push through a virtual repository, its ``default_deploy`` member
+        (which receives the content)."""
+        key, image = self.locate(name)
+        record = self.repository(key)
+        if wire_action == "push" and record is not None and record.kind == "virtual":
+            target = record.options.get("default_deploy")
+            if isinstance(target, str):
+                return target, image
+        return key, image
+
+    def resolve(self, name: str) -> ImageRef:
+        """A wire name, routed as ``locate`` does."""
+        return self.image_in(*self.locate(name), name=name)
+
+    def image_in(self, key: str, image: str, name: str | None = None) -> ImageRef:
+        """``image`` in the repository ``key``, exactly (no default routing): for the
+        management API, whose callers name the repository on its own."""
+        name = name if name is not None else f"{key}/{image}"
+        split_name(f"{key}/{image}" if image else key)
         record = self.repository(key)
         if record is None:
             known = ", ".join(sorted(self._cache)) or "none"
@@ -81,6 +127,4 @@ class NameResolver:
             raise NameInvalid(
                 f"{name!r} names a repository but no image: use {key}/<image>, e.g. {key}/app"
             )
-        ref = ImageRef(record, image)
-        ref.require_local()  # remote and virtual repositories are configured, not served yet
-        return ref
+        return ImageRef(record, image)

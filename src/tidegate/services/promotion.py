@@ -138,8 +138,10 @@ class PromotionService:
         ``InvalidRequest``."""
         req = _validated(request)
         assert req.target_image is not None
-        src = self._names.resolve(f"{req.source}/{req.image}")
-        dst = self._names.resolve(f"{req.target}/{req.target_image}")
+        src = self._names.image_in(req.source, req.image)
+        dst = self._names.image_in(req.target, req.target_image)
+        src.require_local()  # remote caches and virtual addresses hold nothing to promote
+        dst.require_local()
         self._authorize(actor.principal, src, dst, req)
         try:
             if req.dry_run:

@@ -122,7 +122,8 @@ class PropertyService:
         self._audit = audit
 
     def _resolve(self, principal: Principal, repo: str, image: str, action: Action) -> ImageRef:
-        ref = self._names.resolve(f"{repo}/{image}")
+        ref = self._names.image_in(repo, image)
+        ref.require_local()
         if not self._evaluator.allowed(principal, ref.repository.key, ref.image, action):
             verb = "read" if action is Action.READ else "change"
             raise Denied(

@@ -7,17 +7,20 @@ from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from tidegate.http.v2.context import Ctx
-from tidegate.http.v2.files import BlobResponse
+from tidegate.http.v2.files import BlobResponse, StreamedBlobResponse
 from tidegate.oci.digest import Digest
 from tidegate.oci.ranges import parse_range
+from tidegate.services.content import BlobStream
 
 
 async def get_blob(ctx: Ctx) -> ASGIApp:
     ref = ctx.ref()
     digest = Digest.parse(ctx.params["digest"])
-    info = ctx.services.blobs.stat(ref, digest)  # one indexed read: inline
-    byte_range = None if ctx.head else parse_range(ctx.request.headers.get("range"), info.size)
-    return BlobResponse(info, ctx.services.blobs, byte_range, ctx.head)
+    found = await ctx.services.content.of(ref).blob(ctx.caller.principal, ref, digest, ctx.head)
+    if isinstance(found, BlobStream):
+        return StreamedBlobResponse(found, ctx.head)
+    byte_range = None if ctx.head else parse_range(ctx.request.headers.get("range"), found.size)
+    return BlobResponse(found, ctx.services.blobs, byte_range, ctx.head)
 
 
 async def delete_blob(ctx: Ctx) -> Response:

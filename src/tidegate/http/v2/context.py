@@ -13,6 +13,7 @@ from tidegate.errors import BlobUploadInvalid, ManifestTooLarge
 from tidegate.http.auth import Caller, Gatekeeper, Requirement
 from tidegate.services.blobs import BlobService
 from tidegate.services.catalog import CatalogService
+from tidegate.services.content import ContentRouter
 from tidegate.services.manifests import ManifestService
 from tidegate.services.names import ImageRef, NameResolver
 from tidegate.services.uploads import UploadService
@@ -25,6 +26,7 @@ class Services:
     uploads: UploadService
     manifests: ManifestService
     catalog: CatalogService
+    content: ContentRouter
     gatekeeper: Gatekeeper
     body_idle_timeout: float = 60.0
 
@@ -42,6 +44,11 @@ class Ctx:
 
     def ref(self) -> ImageRef:
         return self.services.names.resolve(self.params["name"])
+
+    def push_ref(self) -> ImageRef:
+        """The local repository that receives a write made to this request's name."""
+        ref = self.ref()
+        return self.services.content.of(ref).push_target(self.caller.principal, ref)
 
     def query(self, key: str) -> str | None:
         return self.request.query_params.get(key)

@@ -9,6 +9,7 @@ import anyio.to_thread
 from starlette.types import Receive, Scope, Send
 
 from tidegate.services.blobs import BlobInfo, BlobService
+from tidegate.services.content import BlobStream
 
 _INLINE_MAX = 64 * 1024  # small blobs are read on the event loop: no thread hand-off
 
@@ -67,4 +68,30 @@ class BlobResponse:
             if chunk is None:
                 break
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+
+class StreamedBlobResponse:
+    """A blob sent while its bytes arrive (``BlobStream``): full length, no Range. An error in
+    the stream ends the response early; the client sees a short body and retries."""
+
+    def __init__(self, stream: BlobStream, head: bool) -> None:
+        self.stream = stream
+        self.head = head
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        digest = str(self.stream.digest).encode()
+        headers = [
+            (b"content-type", b"application/octet-stream"),
+            (b"content-length", str(self.stream.size).encode()),
+            (b"docker-content-digest", digest),
+            (b"etag", b'"' + digest + b'"'),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        if self.head:
+            await send({"type": "http.response.body", "body": b""})
+            return
+        async for chunk in self.stream.chunks:
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})

@@ -35,7 +35,7 @@ async def list_tags(ctx: Ctx) -> Response:
     ref = ctx.ref()
     n, last = _page(ctx)
     fetch = None if n is None else n + 1
-    tags = await anyio.to_thread.run_sync(ctx.services.manifests.tags, ref, fetch, last)
+    tags = await ctx.services.content.of(ref).tags(ctx.caller.principal, ref, fetch, last)
     headers = {}
     if n is not None and len(tags) > n:
         tags = tags[:n]
@@ -62,8 +62,8 @@ async def referrers(ctx: Ctx) -> Response:
     ref = ctx.ref()
     subject = Digest.parse(ctx.params["digest"])
     artifact_type = ctx.query("artifactType") or None
-    body = await anyio.to_thread.run_sync(
-        ctx.services.manifests.referrers, ref, subject, artifact_type
+    body = await ctx.services.content.of(ref).referrers(
+        ctx.caller.principal, ref, subject, artifact_type
     )
     headers = {"OCI-Filters-Applied": "artifactType"} if artifact_type else {}
     return Response(body, media_type=None, headers={**headers, "Content-Type": mt.OCI_INDEX})

@@ -12,7 +12,9 @@ from tidegate.oci.manifest import MAX_MANIFEST_BYTES
 async def get_manifest(ctx: Ctx) -> Response:
     ref = ctx.ref()
     reference = ctx.params["reference"]
-    stored = ctx.services.manifests.get(ref, reference)  # one indexed read: inline
+    stored = await ctx.services.content.of(ref).manifest(
+        ctx.caller.principal, ref, reference, ctx.head
+    )
     return Response(
         b"" if ctx.head else stored.content,
         headers={
@@ -25,8 +27,7 @@ async def get_manifest(ctx: Ctx) -> Response:
 
 
 async def put_manifest(ctx: Ctx) -> Response:
-    ref = ctx.ref()
-    ref.require_push_allowed()  # before reading a byte: DENIED beats "too large"
+    ref = ctx.push_ref()  # before reading a byte: DENIED beats "too large"
     reference = ctx.params["reference"]
     body = await ctx.read_body(MAX_MANIFEST_BYTES)
     extra_tags = ctx.request.query_params.getlist("tag")

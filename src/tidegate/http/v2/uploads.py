@@ -59,7 +59,7 @@ async def _mount_source(ctx: Ctx, digest: Digest) -> ImageRef | None:
 
 
 async def start_upload(ctx: Ctx) -> Response:
-    ref = ctx.ref()
+    ref = ctx.push_ref()
     mount = ctx.query("mount")
     if mount:
         try:
@@ -81,7 +81,7 @@ async def start_upload(ctx: Ctx) -> Response:
 
 
 async def patch_upload(ctx: Ctx) -> Response:
-    ref = ctx.ref()
+    ref = ctx.push_ref()
     upload_id = ctx.params["uuid"]
     content_range = parse_content_range(ctx.request.headers.get("content-range"))
     size = await ctx.services.uploads.append(ref, upload_id, ctx.body(), content_range)
@@ -89,7 +89,7 @@ async def patch_upload(ctx: Ctx) -> Response:
 
 
 async def finish_upload(ctx: Ctx) -> Response:
-    ref = ctx.ref()
+    ref = ctx.push_ref()
     upload_id = ctx.params["uuid"]
     digest_text = ctx.query("digest")
     if not digest_text:
@@ -101,14 +101,14 @@ async def finish_upload(ctx: Ctx) -> Response:
 
 
 async def upload_status(ctx: Ctx) -> Response:
-    ref = ctx.ref()
+    ref = ctx.push_ref()
     upload_id = ctx.params["uuid"]
     size = await anyio.to_thread.run_sync(ctx.services.uploads.status, ref, upload_id)
     return Response(status_code=204, headers=_session_headers(ref.name, upload_id, size))
 
 
 async def cancel_upload(ctx: Ctx) -> Response:
-    ref = ctx.ref()
+    ref = ctx.push_ref()
     upload_id = ctx.params["uuid"]
     await anyio.to_thread.run_sync(ctx.services.uploads.cancel, ref, upload_id)
     return Response(status_code=204)
