@@ -292,8 +292,9 @@ def set_tag(conn: Connection, repository_id: int, image: str, tag: str, digest: 
                 updated_at=_now(),
             )
             .on_conflict_do_nothing(index_elements=["repository_id", "image", "name"])
+            .returning(tags.c.name)  # not rowcount: psycopg may report -1 for ON CONFLICT
         )
-        if inserted.rowcount:
+        if inserted.first() is not None:
             return None
         previous = tag_digest(conn, repository_id, image, tag)  # set meanwhile: move it
     if previous != digest:
