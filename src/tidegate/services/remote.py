@@ -1,0 +1,573 @@
+"""Remote repositories: a pull-through cache of one upstream registry (PRODUCT.md §2.2,
+docs/remote-virtual.md "Remote").
+
+Cached content lives in the remote repository's own rows (manifests, tags, repository_blobs),
+so permissions, isolation, the catalog and garbage collection see it like any repository's.
+``db/remote.py`` adds tag freshness, the negative cache and fetch leases.
+
+- Manifests by digest: served from the cache, never revalidated; else fetched, verified
+  against the digest, stored. By tag: served while younger than ``tag_ttl``; then one upstream
+  HEAD (same digest: the check time is refreshed; another: that manifest is fetched). When the
+  upstream is down, slow or rate-limited, a cached copy is served (stale-if-error, counted).
+- Blobs: cached ones are served like local ones; others are fetched once (``fetches.py``) and
+  streamed to every waiter while they arrive. A HEAD asks the upstream, without downloading.
+- An upstream 404 is remembered for ``negative_ttl`` seconds; ``offline`` never asks upstream.
+- Writes are refused (UNSUPPORTED).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import anyio.to_thread
+import structlog
+
+from tidegate.auth.principals import Principal
+from tidegate.blobstore import BlobStore, UploadStore
+from tidegate.db import Database
+from tidegate.db import content as q
+from tidegate.db import remote as remote_q
+from tidegate.errors import (
+    BlobUnknown,
+    DigestInvalid,
+    ManifestInvalid,
+    ManifestUnknown,
+    NameUnknown,
+    TidegateError,
+    Unsupported,
+    UpstreamUnavailable,
+)
+from tidegate.oci.digest import Digest, is_digest
+from tidegate.oci.manifest import parse_manifest
+from tidegate.oci.names import validate_tag
+from tidegate.services.blobs import BlobInfo, BlobService
+from tidegate.services.content import BlobStream
+from tidegate.services.fetches import POLL_SECONDS, BlobFlight, run_fetch, stream_staged
+from tidegate.services.manifests import ManifestService, StoredManifest
+from tidegate.services.metrics import RemoteMetrics
+from tidegate.services.names import ImageRef
+from tidegate.upstream import UpstreamClient, UpstreamConfig, UpstreamNotFound
+
+log = structlog.get_logger("tidegate.remote")
+
+LEASE_SECONDS = 30.0  # a fetch not renewed for this long is taken over by another process
+
+
+def _number(ref: ImageRef, key: str, default: float) -> float:
+    value = ref.option(key, default)
+    return float(value) if isinstance(value, int | float | str) else default
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield b""  # pragma: no cover - makes this an async generator
+
+
+class RemoteContent:
+    """The ``Content`` of kind ``remote``."""
+
+    def __init__(
+        self,
+        db: Database,
+        manifests: ManifestService,
+        blobs: BlobService,
+        store: BlobStore,
+        uploads: UploadStore,
+        metrics: RemoteMetrics,
+    ) -> None:
+        self._db = db
+        self._manifests = manifests
+        self._blobs = blobs
+        self._store = store
+        self._uploads = uploads
+        self._metrics = metrics
+        self._holder = uuid.uuid4().hex
+        self._clients: dict[int, tuple[str, UpstreamClient]] = {}
+        self._manifest_flights: dict[str, asyncio.Future[StoredManifest]] = {}
+        self._blob_flights: dict[str, BlobFlight] = {}
+
+    # --- configuration -------------------------------------------------------------------
+
+    def _client(self, ref: ImageRef) -> UpstreamClient:
+        """The repository's upstream client (rebuilt when its options change)."""
+        record = ref.repository
+        fingerprint = repr(sorted(record.options.items()))
+        cached = self._clients.get(record.id)
+        if cached is not None and cached[0] == fingerprint:
+            return cached[1]
+        with self._db.read() as conn:
+            password = remote_q.get_secret(conn, record.id, remote_q.UPSTREAM_PASSWORD)
+        username = record.options.get("upstream_username")
+        config = UpstreamConfig(
+            url=str(record.options.get("upstream") or ""),
+            username=str(username) if username else None,
+            password=password,
+            library_prefix=bool(record.options.get("library_prefix", True)),
+            timeout=float(record.options.get("upstream_timeout", 30.0)),
+        )
+        key = record.key
+        counter = self._metrics.upstream_requests
+        client = UpstreamClient(config, lambda kind: counter.labels(key, kind).inc())
+        self._clients[record.id] = (fingerprint, client)
+        return client
+
+    @staticmethod
+    def _offline(ref: ImageRef) -> bool:
+        return bool(ref.option("offline", False))
+
+    def _hit(self, ref: ImageRef, kind: str) -> None:
+        self._metrics.cache_hits.labels(ref.repository.key, kind).inc()
+
+    async def _negative(self, ref: ImageRef, reference: str) -> bool:
+        def check() -> bool:
+            with self._db.read() as conn:
+                return remote_q.is_negative(
+                    conn, ref.repository_id, ref.image, reference, time.time()
+                )
+
+        return await anyio.to_thread.run_sync(check)
+
+    async def _remember_missing(self, ref: ImageRef, reference: str) -> None:
+        ttl = _number(ref, "negative_ttl", 60)
+        if ttl <= 0:
+            return
+
+        def write() -> None:
+            with self._db.transaction() as conn:
+                remote_q.set_negative(
+                    conn, ref.repository_id, ref.image, reference, time.time() + ttl
+                )
+
+        await anyio.to_thread.run_sync(write)
+
+    # --- manifests -----------------------------------------------------------------------
+
+    async def manifest(
+        self, principal: Principal, ref: ImageRef, reference: str, head: bool
+    ) -> StoredManifest:
+        try:
+            digest = Digest.parse(reference) if is_digest(reference) else None
+            if digest is None:
+                validate_tag(reference)
+        except (DigestInvalid, ManifestInvalid):
+            raise ManifestUnknown(
+                f"manifest {reference!r} is unknown to {ref.name} (not a valid tag or digest)"
+            ) from None
+        if digest is not None:
+            return await self._by_digest(ref, digest)
+        return await self._by_tag(ref, reference)
+
+    def _cached(self, ref: ImageRef, digest: str) -> StoredManifest | None:
+        found = self._db.fast.resolve_manifest(ref.repository_id, ref.image, digest, True)
+        return StoredManifest(*found) if found else None
+
+    def _unknown(self, ref: ImageRef, reference: str, why: str) -> ManifestUnknown:
+        return ManifestUnknown(f"manifest {reference!r} is unknown to {ref.name}: {why}")
+
+    async def _by_digest(self, ref: ImageRef, digest: Digest) -> StoredManifest:
+        found = self._cached(ref, str(digest))
+        if found is not None:
+            self._hit(ref, "manifest")
+            return found
+        if self._offline(ref):
+            raise self._unknown(ref, str(digest), "not cached, and the repository is offline")
+        if await self._negative(ref, str(digest)):
+            raise self._unknown(ref, str(digest), "the upstream does not have it (remembered)")
+
+        async def recheck() -> StoredManifest | None:
+            return self._cached(ref, str(digest))
+
+        async def fetch() -> StoredManifest:
+            try:
+                return await self._fetch_manifest(ref, str(digest), digest, None)
+            except UpstreamNotFound as exc:
+                await self._remember_missing(ref, str(digest))
+                raise self._unknown(ref, str(digest), str(exc)) from None
+
+        return await self._single(f"m|{ref.repository_id}|{ref.image}|{digest}", fetch, recheck)
+
+    async def _cached_tag(self, ref: ImageRef, tag: str) -> tuple[str, float] | None:
+        def read() -> tuple[str, float] | None:
+            with self._db.read() as conn:
+                return remote_q.cached_tag(conn, ref.repository_id, ref.image, tag)
+
+        return await anyio.to_thread.run_sync(read)
+
+    async def _by_tag(self, ref: ImageRef, tag: str) -> StoredManifest:
+        ttl = _number(ref, "tag_ttl", 300)
+        cached = await self._cached_tag(ref, tag)
+        if cached is not None and (self._offline(ref) or time.time() - cached[1] < ttl):
+            found = self._cached(ref, cached[0])
+            if found is not None:
+                self._hit(ref, "manifest")
+                return found
+        if self._offline(ref):
+            raise self._unknown(ref, tag, "not cached, and the repository is offline")
+        if await self._negative(ref, tag):
+            raise self._unknown(ref, tag, "the upstream does not have it (remembered)")
+
+        async def recheck() -> StoredManifest | None:
+            now = await self._cached_tag(ref, tag)
+            if now is not None and time.time() - now[1] < ttl:
+                return self._cached(ref, now[0])
+            return None
+
+        return await self._single(
+            f"m|{ref.repository_id}|{ref.image}|{tag}",
+            lambda: self._revalidate(ref, tag, cached[0] if cached else None),
+            recheck,
+        )
+
+    async def _revalidate(self, ref: ImageRef, tag: str, cached: str | None) -> StoredManifest:
+        """One upstream HEAD for a cached tag (a GET for an uncached one); stale-if-error."""
+        client = self._client(ref)
+        try:
+            if cached is None:
+                return await self._fetch_manifest(ref, tag, None, tag)
+            head = await client.head_manifest(ref.image, tag)
+            if head.digest is not None and is_digest(head.digest):
+                current = self._cached(ref, head.digest)
+                if current is not None:
+                    await self._store_tag(ref, tag, head.digest)
+                    self._hit(ref, "manifest")
+                    return current
+                return await self._fetch_manifest(ref, head.digest, Digest.parse(head.digest), tag)
+            return await self._fetch_manifest(ref, tag, None, tag)
+        except UpstreamUnavailable as exc:
+            found = self._cached(ref, cached) if cached else None
+            if found is None:
+                raise
+            self._metrics.served_stale.labels(ref.repository.key).inc()
+            log.warning(
+                "upstream unavailable: serving cached tag",
+                repository=ref.repository.key,
+                image=ref.image,
+                tag=tag,
+                reason=exc.message,
+            )
+            return found
+        except UpstreamNotFound as exc:
+            await self._forget_tag(ref, tag)
+            await self._remember_missing(ref, tag)
+            raise self._unknown(ref, tag, str(exc)) from None
+
+    async def _store_tag(self, ref: ImageRef, tag: str, digest: str) -> None:
+        def write() -> None:
+            with self._db.transaction() as conn:
+                q.set_tag(conn, ref.repository_id, ref.image, tag, digest)
+                remote_q.mark_checked(conn, ref.repository_id, ref.image, tag, time.time())
+
+        await anyio.to_thread.run_sync(write)
+
+    async def _forget_tag(self, ref: ImageRef, tag: str) -> None:
+        """The upstream answered that the tag does not exist (any more): so does our copy."""
+
+        def write() -> None:
+            with self._db.transaction() as conn:
+                q.delete_tag(conn, ref.repository_id, ref.image, tag)
+
+        await anyio.to_thread.run_sync(write)
+
+    async def _fetch_manifest(
+        self, ref: ImageRef, reference: str, expected: Digest | None, tag: str | None
+    ) -> StoredManifest:
+        """GET the manifest, verify its digest, store it (and the tag). Raises
+        UpstreamNotFound, UpstreamUnavailable (also for a wrong digest: nothing is kept)."""
+        fetched = await self._client(ref).get_manifest(ref.image, reference)
+        algorithm = expected.algorithm if expected else "sha256"
+        if expected is None and fetched.digest and is_digest(fetched.digest):
+            algorithm = Digest.parse(fetched.digest).algorithm
+        actual = Digest.of(fetched.content, algorithm)
+        claimed = expected or (Digest.parse(fetched.digest) if fetched.digest else None)
+        if claimed is not None and actual != claimed:
+            self._metrics.rejected.labels(ref.repository.key, "manifest").inc()
+            raise UpstreamUnavailable(
+                f"the upstream sent manifest {reference!r} with digest {actual}, not {claimed};"
+                " it was not kept"
+            )
+        parsed = parse_manifest(fetched.content, fetched.media_type)
+
+        def write() -> None:
+            with self._db.transaction() as conn:
+                q.put_manifest(
+                    conn,
+                    repository_id=ref.repository_id,
+                    image=ref.image,
+                    digest=str(actual),
+                    content=fetched.content,
+                    media_type=parsed.media_type,
+                    artifact_type=parsed.referrer_artifact_type(),
+                    subject=str(parsed.subject.digest) if parsed.subject else None,
+                    annotations=parsed.annotations,
+                    pushed_by=None,
+                    blob_refs=[str(d.digest) for d in parsed.required_blobs()],
+                    manifest_refs=[str(d.digest) for d in parsed.children],
+                )
+                if tag is not None:
+                    q.set_tag(conn, ref.repository_id, ref.image, tag, str(actual))
+                    remote_q.mark_checked(conn, ref.repository_id, ref.image, tag, time.time())
+                    remote_q.clear_negative(conn, ref.repository_id, ref.image, tag)
+
+        await anyio.to_thread.run_sync(write)
+        return StoredManifest(str(actual), parsed.media_type, fetched.content)
+
+    async def _single(
+        self,
+        key: str,
+        fetch: Callable[[], Awaitable[StoredManifest]],
+        recheck: Callable[[], Awaitable[StoredManifest | None]],
+    ) -> StoredManifest:
+        """One fetch per key in this process (others await it) and, through a lease row, in
+        the deployment (other processes wait for it to end, then look at the cache again)."""
+        flight = self._manifest_flights.get(key)
+        if flight is None:
+            flight = asyncio.ensure_future(self._leased(key, fetch, recheck))
+            self._manifest_flights[key] = flight
+            flight.add_done_callback(lambda _: self._manifest_flights.pop(key, None))
+            flight.add_done_callback(lambda f: f.cancelled() or f.exception())
+        return await asyncio.shield(flight)
+
+    async def _leased(
+        self,
+        key: str,
+        fetch: Callable[[], Awaitable[StoredManifest]],
+        recheck: Callable[[], Awaitable[StoredManifest | None]],
+    ) -> StoredManifest:
+        while True:
+            if await self._take_lease(key):
+                try:
+                    return await fetch()
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await self._release_lease(key)
+            await self._await_lease(key)
+            found = await recheck()
+            if found is not None:
+                return found
+
+    async def _take_lease(self, key: str) -> bool:
+        def take() -> bool:
+            now = time.time()
+            with self._db.transaction() as conn:
+                return remote_q.take_lease(conn, key, self._holder, now + LEASE_SECONDS, now)
+
+        return await anyio.to_thread.run_sync(take)
+
+    async def _release_lease(self, key: str) -> None:
+        def release() -> None:
+            with self._db.transaction() as conn:
+                remote_q.release_lease(conn, key, self._holder)
+
+        await anyio.to_thread.run_sync(release)
+
+    async def _lease(self, key: str) -> tuple[str, str | None, int | None, float] | None:
+        def read() -> tuple[str, str | None, int | None, float] | None:
+            with self._db.read() as conn:
+                return remote_q.lease(conn, key)
+
+        return await anyio.to_thread.run_sync(read)
+
+    async def _await_lease(self, key: str) -> None:
+        while True:
+            row = await self._lease(key)
+            if row is None or row[3] < time.time():
+                return
+            await asyncio.sleep(POLL_SECONDS)
+
+    # --- blobs ---------------------------------------------------------------------------
+
+    async def blob(
+        self, principal: Principal, ref: ImageRef, digest: Digest, head: bool
+    ) -> BlobInfo | BlobStream:
+        with contextlib.suppress(BlobUnknown):
+            info = self._blobs.stat(ref, digest)
+            self._hit(ref, "blob")
+            return info
+        if self._offline(ref):
+            raise BlobUnknown(
+                f"blob {digest} is unknown to {ref.name}: not cached, and the repository is offline"
+            )
+        if await self._negative(ref, str(digest)):
+            raise BlobUnknown(
+                f"blob {digest} is unknown to {ref.name}: the upstream does not have it"
+                " (remembered)"
+            )
+        key = f"b|{ref.repository_id}|{ref.image}|{digest}"
+        if head:
+            return await self._head_blob(ref, digest, key)
+        flight = self._blob_flights.get(key)
+        if flight is None:
+            flight = BlobFlight(uuid.uuid4().hex)
+            self._blob_flights[key] = flight
+            flight.task = asyncio.ensure_future(self._fetch_blob(ref, digest, flight, key))
+        while True:
+            progress = flight.progress
+            if progress.error is not None:
+                if isinstance(progress.error, TidegateError):
+                    raise progress.error
+                raise UpstreamUnavailable(str(progress.error))
+            if progress.done:
+                return self._blobs.stat(ref, digest)
+            if progress.size is not None:
+                chunks = stream_staged(
+                    flight.status, flight.wait, self._uploads, self._store, digest, progress.size
+                )
+                return BlobStream(digest, progress.size, chunks)
+            await flight.wait()
+
+    async def _head_blob(self, ref: ImageRef, digest: Digest, key: str) -> BlobStream:
+        flight = self._blob_flights.get(key)
+        if flight is not None and flight.progress.size is not None:
+            return BlobStream(digest, flight.progress.size, _nothing())
+        try:
+            head = await self._client(ref).head_blob(ref.image, str(digest))
+        except UpstreamNotFound as exc:
+            await self._remember_missing(ref, str(digest))
+            raise BlobUnknown(f"blob {digest} is unknown to {ref.name}: {exc}") from None
+        return BlobStream(digest, head.size, _nothing())
+
+    async def _fetch_blob(
+        self, ref: ImageRef, digest: Digest, flight: BlobFlight, key: str
+    ) -> None:
+        """The task behind a flight: fetch under the lease, or follow whoever holds it."""
+        progress = flight.progress
+        try:
+            while True:
+                if await self._take_lease(key):
+                    try:
+                        await self._download(ref, digest, flight, key)
+                    finally:
+                        with anyio.CancelScope(shield=True):
+                            await self._release_lease(key)
+                    return
+                if await self._follow(ref, digest, flight, key):
+                    return
+        except UpstreamNotFound as exc:
+            await self._remember_missing(ref, str(digest))
+            progress.error = BlobUnknown(f"blob {digest} is unknown to {ref.name}: {exc}")
+        except Exception as exc:
+            progress.error = exc
+            if isinstance(exc, UpstreamUnavailable) and "do not match" in exc.message:
+                self._metrics.rejected.labels(ref.repository.key, "blob").inc()
+            log.warning(
+                "upstream blob fetch failed",
+                repository=ref.repository.key,
+                image=ref.image,
+                digest=str(digest),
+                reason=str(exc),
+            )
+        finally:
+            flight.notify()
+            self._blob_flights.pop(key, None)
+
+    async def _download(self, ref: ImageRef, digest: Digest, flight: BlobFlight, key: str) -> None:
+        progress = flight.progress
+        progress.upload_id = uuid.uuid4().hex
+        progress.written = 0
+
+        async def keep_alive(p: object) -> None:
+            def renew() -> None:
+                with self._db.transaction() as conn:
+                    remote_q.renew_lease(conn, key, self._holder, time.time() + LEASE_SECONDS)
+
+            await anyio.to_thread.run_sync(renew)
+
+        async with self._client(ref).blob(ref.image, str(digest)) as (size, body):
+            if size is not None:
+
+                def describe() -> None:
+                    with self._db.transaction() as conn:
+                        remote_q.describe_lease(conn, key, self._holder, progress.upload_id, size)
+
+                await anyio.to_thread.run_sync(describe)
+            await run_fetch(flight, body, size, digest, self._uploads, keep_alive)
+
+        def link() -> None:
+            with self._db.transaction() as conn:
+                q.add_blob(conn, str(digest), progress.written)
+                q.link_blob(conn, ref.repository_id, ref.image, str(digest))
+                remote_q.clear_negative(conn, ref.repository_id, ref.image, str(digest))
+
+        await anyio.to_thread.run_sync(link)
+        progress.done = True
+
+    async def _follow(self, ref: ImageRef, digest: Digest, flight: BlobFlight, key: str) -> bool:
+        """Another process fetches this blob: mirror its progress (tailing its staging file
+        when this process sees the same storage). True once the blob is there; False when the
+        other fetch ended without it (the caller then tries itself)."""
+        progress = flight.progress
+
+        def linked() -> int | None:
+            with self._db.read() as conn:
+                return q.linked_blob_size(conn, ref.repository_id, ref.image, str(digest))
+
+        while True:
+            size = await anyio.to_thread.run_sync(linked)
+            if size is not None:
+                progress.size, progress.written, progress.done = size, size, True
+                return True
+            row = await self._lease(key)
+            if row is None or row[3] < time.time():
+                return await anyio.to_thread.run_sync(linked) is not None and self._mark(flight)
+            _, upload_id, announced, _ = row
+            if upload_id and announced is not None:
+                staged = await anyio.to_thread.run_sync(self._uploads.staged_size, upload_id)
+                if staged is not None:
+                    progress.upload_id, progress.size = upload_id, announced
+                    progress.written = max(progress.written, staged)
+            flight.notify()
+            await asyncio.sleep(POLL_SECONDS)
+
+    @staticmethod
+    def _mark(flight: BlobFlight) -> bool:
+        flight.progress.done = True
+        return True
+
+    # --- listings ------------------------------------------------------------------------
+
+    async def tags(
+        self, principal: Principal, ref: ImageRef, n: int | None, last: str | None
+    ) -> list[str]:
+        """The upstream's tags (cache-through); the cached ones when it cannot answer."""
+        if not self._offline(ref):
+            try:
+                found = await self._client(ref).tags(ref.image)
+            except UpstreamNotFound as exc:
+                raise NameUnknown(
+                    f"no image {ref.image!r} in {ref.repository.key!r}: {exc}"
+                ) from None
+            except UpstreamUnavailable as exc:
+                log.warning(
+                    "upstream unavailable: listing cached tags",
+                    repository=ref.repository.key,
+                    image=ref.image,
+                    reason=exc.message,
+                )
+            else:
+                selected = [t for t in found if last is None or t > last]
+                return selected if n is None else selected[:n]
+        return await anyio.to_thread.run_sync(self._manifests.tags, ref, n, last)
+
+    async def referrers(
+        self, principal: Principal, ref: ImageRef, subject: Digest, artifact_type: str | None
+    ) -> bytes:
+        """The upstream's referrers API when it has one, else what is cached."""
+        if not self._offline(ref):
+            body = await self._client(ref).referrers(ref.image, str(subject), artifact_type)
+            if body is not None:
+                return body
+        return await anyio.to_thread.run_sync(
+            self._manifests.referrers, ref, subject, artifact_type
+        )
+
+    def push_target(self, principal: Principal, ref: ImageRef) -> ImageRef:
+        upstream = ref.option("upstream", "its upstream")
+        raise Unsupported(
+            f"repository {ref.repository.key!r} is a remote repository (a pull-through cache of"
+            f" {upstream}): it cannot be pushed to; push to a local repository, or through a"
+            " virtual repository whose default_deploy is local"
+        )
