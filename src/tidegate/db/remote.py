@@ -97,12 +97,14 @@ def clear_negative(conn: Connection, repository_id: int, image: str, reference: 
 
 def take_lease(conn: Connection, key: str, holder: str, expires_at: float, now: float) -> bool:
     """Insert the lease, or take over an expired one. True when ``holder`` now holds it."""
+    # RETURNING, not rowcount: PostgreSQL's driver reports -1 for INSERT .. ON CONFLICT here
     inserted = conn.execute(
         _dialect_insert(conn, remote_leases)
         .values(key=key, holder=holder, expires_at=expires_at)
         .on_conflict_do_nothing(index_elements=["key"])
-    )
-    if inserted.rowcount:
+        .returning(remote_leases.c.key)
+    ).first()
+    if inserted is not None:
         return True
     taken = conn.execute(
         update(remote_leases)
