@@ -500,6 +500,12 @@ class RemoteContent:
         when this process sees the same storage). True once the blob is there; False when the
         other fetch ended without it (the caller then tries itself)."""
         progress = flight.progress
+        log.info(
+            "following an upstream fetch of another process",
+            repository=ref.repository.key,
+            image=ref.image,
+            digest=str(digest),
+        )
 
         def linked() -> int | None:
             with self._db.read() as conn:
