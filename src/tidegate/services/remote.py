@@ -55,6 +55,7 @@ from tidegate.upstream import UpstreamClient, UpstreamConfig, UpstreamNotFound
 log = structlog.get_logger("tidegate.remote")
 
 LEASE_SECONDS = 30.0  # a fetch not renewed for this long is taken over by another process
+STALE_RETRY_SECONDS = 10.0  # after a failed revalidation, serve the cached tag this long
 
 
 def _number(ref: ImageRef, key: str, default: float) -> float:
@@ -89,6 +90,7 @@ class RemoteContent:
         self._clients: dict[int, tuple[str, UpstreamClient]] = {}
         self._manifest_flights: dict[str, asyncio.Future[StoredManifest]] = {}
         self._blob_flights: dict[str, BlobFlight] = {}
+        self._fresh_tags: dict[tuple[int, str, str], tuple[str, float]] = {}
 
     # --- configuration -------------------------------------------------------------------
 
@@ -190,16 +192,35 @@ class RemoteContent:
 
         return await self._single(f"m|{ref.repository_id}|{ref.image}|{digest}", fetch, recheck)
 
-    async def _cached_tag(self, ref: ImageRef, tag: str) -> tuple[str, float] | None:
+    async def _cached_tag(self, ref: ImageRef, tag: str, ttl: float) -> tuple[str, float] | None:
+        """(digest, last checked) of a cached tag: from this process's memory while it is
+        fresh (a warm pull costs no database round trip), else from the database."""
+        key = (ref.repository_id, ref.image, tag)
+        seen = self._fresh_tags.get(key)
+        if seen is not None and time.time() - seen[1] < ttl:
+            return seen
+
         def read() -> tuple[str, float] | None:
             with self._db.read() as conn:
                 return remote_q.cached_tag(conn, ref.repository_id, ref.image, tag)
 
-        return await anyio.to_thread.run_sync(read)
+        found = await anyio.to_thread.run_sync(read)
+        if found is not None:
+            self._remember_tag(ref, tag, found)
+        return found
+
+    def _remember_tag(self, ref: ImageRef, tag: str, value: tuple[str, float] | None) -> None:
+        key = (ref.repository_id, ref.image, tag)
+        if value is None:
+            self._fresh_tags.pop(key, None)
+            return
+        if len(self._fresh_tags) > 50_000:
+            self._fresh_tags.clear()
+        self._fresh_tags[key] = value
 
     async def _by_tag(self, ref: ImageRef, tag: str) -> StoredManifest:
         ttl = _number(ref, "tag_ttl", 300)
-        cached = await self._cached_tag(ref, tag)
+        cached = await self._cached_tag(ref, tag, ttl)
         if cached is not None and (self._offline(ref) or time.time() - cached[1] < ttl):
             found = self._cached(ref, cached[0])
             if found is not None:
@@ -211,19 +232,24 @@ class RemoteContent:
             raise self._unknown(ref, tag, "the upstream does not have it (remembered)")
 
         async def recheck() -> StoredManifest | None:
-            now = await self._cached_tag(ref, tag)
+            now = await self._cached_tag(ref, tag, ttl)
             if now is not None and time.time() - now[1] < ttl:
                 return self._cached(ref, now[0])
             return None
 
         return await self._single(
             f"m|{ref.repository_id}|{ref.image}|{tag}",
-            lambda: self._revalidate(ref, tag, cached[0] if cached else None),
+            lambda: self._revalidate(ref, tag, cached[0] if cached else None, ttl),
             recheck,
         )
 
-    async def _revalidate(self, ref: ImageRef, tag: str, cached: str | None) -> StoredManifest:
-        """One upstream HEAD for a cached tag (a GET for an uncached one); stale-if-error."""
+    async def _revalidate(
+        self, ref: ImageRef, tag: str, cached: str | None, ttl: float
+    ) -> StoredManifest:
+        """One upstream HEAD for a cached tag (a GET for an uncached one); stale-if-error:
+        after a failure the cached tag is served without asking again for a short while
+        (``STALE_RETRY_SECONDS``, at most the TTL), so a dead or slow upstream does not cost
+        every pull a timeout."""
         client = self._client(ref)
         try:
             if cached is None:
@@ -242,6 +268,8 @@ class RemoteContent:
             if found is None:
                 raise
             self._metrics.served_stale.labels(ref.repository.key).inc()
+            retry = min(ttl, STALE_RETRY_SECONDS)
+            self._remember_tag(ref, tag, (found.digest, time.time() - ttl + retry))
             log.warning(
                 "upstream unavailable: serving cached tag",
                 repository=ref.repository.key,
@@ -256,12 +284,15 @@ class RemoteContent:
             raise self._unknown(ref, tag, str(exc)) from None
 
     async def _store_tag(self, ref: ImageRef, tag: str, digest: str) -> None:
+        now = time.time()
+
         def write() -> None:
             with self._db.transaction() as conn:
                 q.set_tag(conn, ref.repository_id, ref.image, tag, digest)
-                remote_q.mark_checked(conn, ref.repository_id, ref.image, tag, time.time())
+                remote_q.mark_checked(conn, ref.repository_id, ref.image, tag, now)
 
         await anyio.to_thread.run_sync(write)
+        self._remember_tag(ref, tag, (digest, now))
 
     async def _forget_tag(self, ref: ImageRef, tag: str) -> None:
         """The upstream answered that the tag does not exist (any more): so does our copy."""
@@ -271,6 +302,7 @@ class RemoteContent:
                 q.delete_tag(conn, ref.repository_id, ref.image, tag)
 
         await anyio.to_thread.run_sync(write)
+        self._remember_tag(ref, tag, None)
 
     async def _fetch_manifest(
         self, ref: ImageRef, reference: str, expected: Digest | None, tag: str | None
@@ -309,10 +341,13 @@ class RemoteContent:
                 )
                 if tag is not None:
                     q.set_tag(conn, ref.repository_id, ref.image, tag, str(actual))
-                    remote_q.mark_checked(conn, ref.repository_id, ref.image, tag, time.time())
+                    remote_q.mark_checked(conn, ref.repository_id, ref.image, tag, now)
                     remote_q.clear_negative(conn, ref.repository_id, ref.image, tag)
 
+        now = time.time()
         await anyio.to_thread.run_sync(write)
+        if tag is not None:
+            self._remember_tag(ref, tag, (str(actual), now))
         return StoredManifest(str(actual), parsed.media_type, fetched.content)
 
     async def _single(
