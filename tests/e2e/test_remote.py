@@ -23,6 +23,7 @@ import base64
 import contextlib
 import hashlib
 import io
+import random
 import re
 import shutil
 import tarfile
@@ -60,6 +61,10 @@ ALPINE = "library/alpine"
 ALPINE_TAG = "3.20"
 REMOTE = "hub"
 CONCURRENT = 20
+SMALL_LAYER_FILES = [
+    "/etc/os-release", "/etc/debian_version", "/etc/hostname", "/etc/passwd", "/etc/group",
+    "/etc/shells", "/etc/host.conf", "/etc/nsswitch.conf", "/etc/login.defs", "/etc/adduser.conf",
+]  # fmt: skip
 SHORT_TTL = 1  # seconds: the stale-if-error cases need the cached tag to be past its TTL
 _PARAM = re.compile(r'(\w+)="([^"]*)"')
 _METRIC = re.compile(r"^(?P<name>[a-zA-Z_:][\w:]*)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$")
@@ -386,15 +391,18 @@ def _layer_of_real_files(min_size: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def big_image(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Image]:
-    """An OCI layout (ref `big`) of a two-layer image: ~24 MiB of /usr/bin and /etc/os-release.
-    Big enough that 20 clients asking at once overlap with the upstream fetch."""
+    """An OCI layout (ref `big`): one ~24 MiB layer of /usr/bin (20 clients asking at once
+    overlap with its upstream fetch) and a small layer for each of a few files of /etc."""
     layout = tmp_path_factory.mktemp("big") / "oci"
     init_layout(layout)
     layers = [_layer_of_real_files(24 << 20)]
-    small = io.BytesIO()
-    with tarfile.open(fileobj=small, mode="w") as tar:
-        tar.add("/etc/os-release", "etc/os-release")
-    layers.append(small.getvalue())
+    # small blobs are fetched in milliseconds: a fetch that ends while another server process
+    # is still deciding whether to fetch shows up as a second upstream GET
+    for path in [f for f in SMALL_LAYER_FILES if Path(f).is_file()]:
+        small = io.BytesIO()
+        with tarfile.open(fileobj=small, mode="w") as tar:
+            tar.add(path, path.lstrip("/"))
+        layers.append(small.getvalue())
     descs = [
         {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": write_blob(layout, d),
          "size": len(d)}
@@ -425,6 +433,39 @@ def big_image(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Image]:
     return layout, Image("big", MANIFEST_MT, digest, len(manifest), manifest)
 
 
+async def _authorization(
+    http: httpx.AsyncClient, base: str, name: str, auth: tuple[str, str]
+) -> str:
+    """What a client sends after Tidegate's /v2/ challenge: a token (Bearer) or Basic."""
+    r = await http.get(f"{base}/v2/")
+    challenge = r.headers.get("www-authenticate", "")
+    basic = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+    if not challenge.lower().startswith("bearer"):
+        return basic
+    params = dict(_PARAM.findall(challenge))
+    query = {"scope": f"repository:{name}:pull"}
+    if params.get("service"):
+        query["service"] = params["service"]
+    t = await http.get(params["realm"], params=query, headers={"Authorization": basic})
+    t.raise_for_status()
+    body = t.json()
+    return "Bearer " + str(body.get("token") or body["access_token"])
+
+
+async def _blob(http: httpx.AsyncClient, url: str, headers: dict[str, str], digest: str) -> str:
+    """GET a blob, streamed and hashed; its digest, checked."""
+    h = hashlib.sha256()
+    async with http.stream("GET", f"{url}/blobs/{digest}", headers=headers) as b:
+        if b.status_code != 200:
+            body = (await b.aread())[:500]
+            raise AssertionError(f"GET blob {digest}: {b.status_code} {body!r}")
+        async for chunk in b.aiter_bytes():
+            h.update(chunk)
+    got = "sha256:" + h.hexdigest()
+    assert got == digest, f"blob {digest} came back as {got}"
+    return got
+
+
 async def _pull(
     http: httpx.AsyncClient,
     base: str,
@@ -432,22 +473,11 @@ async def _pull(
     ref: str,
     auth: tuple[str, str],
     go: asyncio.Event,
+    seed: int,
 ) -> list[str]:
-    """What a client does: /v2/ challenge, token (Bearer) or Basic, manifest (an index picks
-    linux/amd64), then every blob, streamed and hashed. Returns the digests verified."""
-    r = await http.get(f"{base}/v2/")
-    challenge = r.headers.get("www-authenticate", "")
-    basic = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-    header = basic
-    if challenge.lower().startswith("bearer"):
-        params = dict(_PARAM.findall(challenge))
-        query = {"scope": f"repository:{name}:pull"}
-        if params.get("service"):
-            query["service"] = params["service"]
-        t = await http.get(params["realm"], params=query, headers={"Authorization": basic})
-        t.raise_for_status()
-        body = t.json()
-        header = "Bearer " + (body.get("token") or body["access_token"])
+    """What a client does: /v2/ challenge, token, manifest (an index picks linux/amd64), then
+    every blob (each client in its own order), streamed and hashed. The digests verified."""
+    header = await _authorization(http, base, name, auth)
     headers = {"Authorization": header, "Accept": MANIFEST_ACCEPT}
     await go.wait()  # every client asks for the manifest at the same moment
     seen: list[str] = []
@@ -460,18 +490,11 @@ async def _pull(
         assert m.status_code == 200, m.text[:300]
         doc = m.json()
     seen.append(sha256_digest(m.content))
-    for desc in [doc["config"], *doc["layers"]]:
-        h = hashlib.sha256()
-        async with http.stream(
-            "GET", f"{base}/v2/{name}/blobs/{desc['digest']}", headers=headers
-        ) as b:
-            assert b.status_code == 200, f"blob {desc['digest']}: {b.status_code}"
-            async for chunk in b.aiter_bytes():
-                h.update(chunk)
-        got = "sha256:" + h.hexdigest()
-        assert got == desc["digest"], f"blob {desc['digest']} came back as {got}"
-        seen.append(got)
-    return seen
+    blobs = [doc["config"], *doc["layers"]]
+    order = random.Random(seed).sample(blobs, len(blobs))  # clients differ in their order
+    for desc in order:
+        seen.append(await _blob(http, f"{base}/v2/{name}", headers, desc["digest"]))
+    return [seen[0], *sorted(seen[1:], key=[d["digest"] for d in blobs].index)]
 
 
 async def _pull_all(
@@ -480,7 +503,7 @@ async def _pull_all(
     go = asyncio.Event()
     limits = httpx.Limits(max_connections=n * 2, max_keepalive_connections=n * 2)
     async with httpx.AsyncClient(timeout=120, limits=limits) as http:
-        tasks = [asyncio.create_task(_pull(http, base, name, ref, auth, go)) for _ in range(n)]
+        tasks = [asyncio.create_task(_pull(http, base, name, ref, auth, go, i)) for i in range(n)]
         await asyncio.sleep(0.5)  # let every client get its token before the race starts
         go.set()
         return await asyncio.gather(*tasks)
@@ -508,3 +531,42 @@ def test_concurrent_cold_pulls_fetch_once(
             assert_fetched_once(up, "library/big", "1", image, since)
             text = proxy.metrics()
             assert metric(text, "tidegate_upstream_requests_total", repository=REMOTE) > 0, text
+
+
+def test_first_upstream_requests_at_once_all_authenticate(
+    work: Path, big_image: tuple[Path, Image]
+) -> None:
+    """A fresh Tidegate's very first upstream requests arrive together (clients that know the
+    digests ask for the blobs at once, no manifest first: HEADs, answered from the upstream,
+    then GETs): every one is sent with the upstream's Basic credentials and answered; none is
+    taken for an unknown blob (nor remembered as one)."""
+    layout, image = big_image
+    sizes = {d["digest"]: d["size"] for d in [image.manifest["config"], *image.manifest["layers"]]}
+    with distribution_upstream(work / "upstream", "basic") as up:
+        seed(up, f"oci:{layout}:big", "library/big:1")
+        with proxy_site(work, up) as proxy:
+            name = f"{REMOTE}/library/big"
+
+            base, url = proxy.server.url, f"{proxy.server.url}/v2/{name}"
+
+            async def heads() -> dict[str, tuple[int, str | None]]:
+                async with httpx.AsyncClient(timeout=120) as http:
+                    headers = {"Authorization": await _authorization(http, base, name, auth)}
+                    answers = await asyncio.gather(
+                        *(http.head(f"{url}/blobs/{d}", headers=headers) for d in sizes)
+                    )
+                    return {
+                        d: (r.status_code, r.headers.get("content-length"))
+                        for d, r in zip(sizes, answers, strict=True)
+                    }
+
+            async def gets() -> list[str]:
+                async with httpx.AsyncClient(timeout=120) as http:
+                    headers = {"Authorization": await _authorization(http, base, name, auth)}
+                    return await asyncio.gather(*(_blob(http, url, headers, d) for d in sizes))
+
+            auth, since = proxy.server.auth, up.mark()
+            assert asyncio.run(heads()) == {d: (200, str(n)) for d, n in sizes.items()}, (
+                up.describe_requests(since)
+            )
+            assert asyncio.run(gets()) == list(sizes), up.describe_requests(since)
