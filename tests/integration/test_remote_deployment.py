@@ -71,3 +71,41 @@ def test_distribution_behind_its_token_service(tmp_path: Path) -> None:
             assert upstream.token_server.issued == issued + 1
             assert metric_of(server, "tidegate_upstream_requests_total", kind="token") == 1
             assert upstream.password not in server.log()
+
+
+def test_two_replicas_on_postgresql_fetch_once(tmp_path: Path, postgres_url: str) -> None:
+    """Two ``tidegate serve`` replicas over one PostgreSQL database and one storage root:
+    pulls spread over both, one upstream fetch in the deployment."""
+    with distribution_upstream(tmp_path / "upstream") as upstream:
+        layer = os.urandom(8 << 20)
+        image = seed_image(upstream, tmp_path, "team/replicated:1", layer)
+        config = remote_config(tmp_path / "tidegate.yaml", upstream)
+        settings = yaml.safe_load(config.read_text())
+        settings["storage"] = {"driver": "filesystem", "root": str(tmp_path / "shared-storage")}
+        config.write_text(yaml.safe_dump(settings))
+        env = {"TIDEGATE_DATABASE_URL": postgres_url}
+        with (
+            tidegate_server(tmp_path / "a", env=env, config=config, password="replica-pw") as a,
+            tidegate_server(tmp_path / "b", env=env, config=config, password="replica-pw") as b,
+        ):
+            since = upstream.mark()
+            servers = [a, b] * 10
+
+            def get(job: tuple[int, str]) -> bytes:
+                with servers[job[0]].client() as c:
+                    r = c.get(job[1], headers=ACCEPT)
+                    assert r.status_code == 200, r.text
+                    return r.content
+
+            manifest = "/v2/hub/team/replicated/manifests/1"
+            blob = f"/v2/hub/team/replicated/blobs/{image.layer_digest}"
+            with ThreadPoolExecutor(20) as pool:
+                manifests = list(pool.map(get, [(i, manifest) for i in range(20)]))
+                blobs = list(pool.map(get, [(i, blob) for i in range(20)]))
+            assert manifests == [image.manifest] * 20
+            assert all(b == layer for b in blobs)
+            requests = upstream.describe_requests(since)
+            manifest_path = "/v2/team/replicated/manifests/1"
+            assert upstream.count("GET", manifest_path, status=200, since=since) == 1, requests
+            blob_path = f"/v2/team/replicated/blobs/{re.escape(image.layer_digest)}"
+            assert upstream.count("GET", blob_path, status=200, since=since) == 1, requests

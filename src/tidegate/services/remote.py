@@ -375,7 +375,10 @@ class RemoteContent:
         while True:
             if await self._take_lease(key):
                 try:
-                    return await fetch()
+                    # double-checked: another process may have finished between our cache
+                    # miss and the lease
+                    found = await recheck()
+                    return found if found is not None else await fetch()
                 finally:
                     with anyio.CancelScope(shield=True):
                         await self._release_lease(key)
@@ -474,6 +477,10 @@ class RemoteContent:
             while True:
                 if await self._take_lease(key):
                     try:
+                        size = await anyio.to_thread.run_sync(self._linked_size, ref, digest)
+                        if size is not None:  # fetched elsewhere since our cache miss
+                            progress.size, progress.written, progress.done = size, size, True
+                            return
                         await self._download(ref, digest, flight, key)
                     finally:
                         with anyio.CancelScope(shield=True):
@@ -543,8 +550,7 @@ class RemoteContent:
         )
 
         def linked() -> int | None:
-            with self._db.read() as conn:
-                return q.linked_blob_size(conn, ref.repository_id, ref.image, str(digest))
+            return self._linked_size(ref, digest)
 
         while True:
             size = await anyio.to_thread.run_sync(linked)
@@ -562,6 +568,10 @@ class RemoteContent:
                     progress.written = max(progress.written, staged)
             flight.notify()
             await asyncio.sleep(POLL_SECONDS)
+
+    def _linked_size(self, ref: ImageRef, digest: Digest) -> int | None:
+        with self._db.read() as conn:
+            return q.linked_blob_size(conn, ref.repository_id, ref.image, str(digest))
 
     @staticmethod
     def _mark(flight: BlobFlight) -> bool:
