@@ -115,16 +115,22 @@ class UpstreamClient:
             return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
         return {}
 
-    async def _authenticate(self, header: str, scope: str) -> bool:
-        """Answer a challenge; False when there is nothing more to try."""
+    async def _authenticate(self, header: str, scope: str, sent: str | None) -> bool:
+        """Answer a challenge to a request sent with ``sent`` (its Authorization header, or
+        None); False when there is nothing more to try. Requests refused at once (a fresh
+        client's first requests all meet the challenge) each retry with what the first one
+        obtained, instead of taking the challenge for a refusal."""
         scheme, params = _challenge(header)
         if scheme == "basic":
-            if self._basic or self.config.username is None:
-                return False
+            if self.config.username is None or (sent or "").startswith("Basic "):
+                return False  # no credentials, or these very credentials were refused
             self._basic = True
             return True
         if scheme != "bearer" or "realm" not in params:
             return False
+        current = self._auth_headers(scope).get("Authorization")
+        if current is not None and current != sent and current.startswith("Bearer "):
+            return True  # another request fetched a token meanwhile
         query = {"service": params.get("service", ""), "scope": params.get("scope", scope)}
         self._on_request("token")
         try:
@@ -165,9 +171,8 @@ class UpstreamClient:
         scope = f"repository:{name}:pull"
         url = f"{self._base}/v2/{name}/{path}"
         for attempt in range(2):
-            request = self._http.build_request(
-                method, url, headers={**(headers or {}), **self._auth_headers(scope)}
-            )
+            auth = self._auth_headers(scope)
+            request = self._http.build_request(method, url, headers={**(headers or {}), **auth})
             self._on_request(kind)
             try:
                 response = await self._http.send(request, stream=True)
@@ -179,7 +184,7 @@ class UpstreamClient:
             if status == 401 and attempt == 0:
                 challenge = response.headers.get("www-authenticate", "")
                 await response.aclose()
-                if await self._authenticate(challenge, scope):
+                if await self._authenticate(challenge, scope, auth.get("Authorization")):
                     continue
                 raise UpstreamNotFound(
                     f"the upstream registry {self._host} refuses access to {name}: it does not"
