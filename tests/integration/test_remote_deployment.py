@@ -11,16 +11,16 @@ from pathlib import Path
 
 import yaml
 
-from tests.integration.test_remote import ACCEPT, metric_of, pull, seed_image
+from tests.integration.test_remote import ACCEPT, FaultProxy, metric_of, pull, seed_image
 from tests.support.server import tidegate_server
 from tests.support.upstream import Upstream, distribution_upstream
 
 
-def remote_config(path: Path, upstream: Upstream) -> Path:
+def remote_config(path: Path, upstream: Upstream, via: str | None = None) -> Path:
     remote = {
         "key": "hub",
         "kind": "remote",
-        "upstream": upstream.url,
+        "upstream": via or upstream.url,
         "upstream_username": upstream.username,
         "upstream_password": upstream.password,
     }
@@ -109,3 +109,33 @@ def test_two_replicas_on_postgresql_fetch_once(tmp_path: Path, postgres_url: str
             assert upstream.count("GET", manifest_path, status=200, since=since) == 1, requests
             blob_path = f"/v2/team/replicated/blobs/{re.escape(image.layer_digest)}"
             assert upstream.count("GET", blob_path, status=200, since=since) == 1, requests
+
+
+def test_the_first_upstream_requests_at_once_all_authenticate(tmp_path: Path) -> None:
+    """A fresh process's first upstream requests all meet the Basic challenge together (a
+    proxy that answers everything a second late makes them overlap): each retries with the
+    credentials, none is taken for a refusal (or remembered as missing)."""
+    with distribution_upstream(tmp_path / "upstream") as upstream:
+        images = [
+            seed_image(upstream, tmp_path, f"team/first{i}:1", os.urandom(1000 + i))
+            for i in range(3)
+        ]
+        proxy = FaultProxy(upstream.url)
+        proxy.mode, proxy.delay = "slow", 1.0
+        config = remote_config(tmp_path / "tidegate.yaml", upstream, proxy.url)
+        try:
+            with tidegate_server(tmp_path / "data", config=config) as server:
+                paths = [
+                    f"/v2/hub/team/first{i}/blobs/{d}"
+                    for i, image in enumerate(images)
+                    for d in (image.config_digest, image.layer_digest)
+                ]
+
+                def head(path: str) -> int:
+                    with server.client() as c:
+                        return c.head(path).status_code
+
+                with ThreadPoolExecutor(len(paths)) as pool:
+                    assert list(pool.map(head, paths)) == [200] * len(paths)
+        finally:
+            proxy.stop()
