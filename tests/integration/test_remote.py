@@ -283,6 +283,24 @@ def test_cold_pull_caches_and_a_second_pull_asks_nothing_upstream(
     assert metric(site, "tidegate_remote_cache_hits_total", repository="hub") >= 3
 
 
+def test_tags_are_listed_from_the_upstream_and_referrers_fall_back_to_the_cache(
+    site: Site, client: httpx.Client
+) -> None:
+    seed_image(site.upstream, site.work, "team/listed:2.0", os.urandom(300))
+    image = seed_image(site.upstream, site.work, "team/listed:1.0", os.urandom(300))
+    since = site.upstream.mark()
+    r = client.get("/v2/hub/team/listed/tags/list")  # nothing cached yet: asked upstream
+    assert r.status_code == 200 and r.json()["tags"] == ["1.0", "2.0"]
+    assert client.get("/v2/hub/team/listed/tags/list", params={"n": 1}).json()["tags"] == ["1.0"]
+    assert "GET /v2/team/listed/tags/list" in upstream_requests(site, since)
+    # distribution 2.8 has no referrers API: the cached referrers (none) answer
+    r = client.get(f"/v2/hub/team/listed/referrers/{image.digest}")
+    assert r.status_code == 200
+    assert r.json() == {"schemaVersion": 2, "mediaType": oci.INDEX_MT, "manifests": []}
+    unknown = client.get("/v2/hub/team/never-seeded/tags/list")
+    assert unknown.status_code == 404 and error_code(unknown) == "NAME_UNKNOWN"
+
+
 def test_library_prefix_can_be_turned_off(site: Site, client: httpx.Client) -> None:
     r = client.get("/v2/nolib/alpine/manifests/3.20", headers=ACCEPT)
     assert r.status_code == 404 and error_code(r) == "MANIFEST_UNKNOWN"
