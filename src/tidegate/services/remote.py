@@ -502,6 +502,9 @@ class RemoteContent:
                 digest=str(digest),
                 reason=str(exc),
             )
+        except BaseException:  # cancelled (shutdown): waiters must not wait for it forever
+            progress.error = UpstreamUnavailable(f"the fetch of blob {digest} was cancelled")
+            raise
         finally:
             flight.notify()
             self._blob_flights.pop(key, None)
