@@ -359,11 +359,17 @@ class RemoteContent:
         """One fetch per key in this process (others await it) and, through a lease row, in
         the deployment (other processes wait for it to end, then look at the cache again)."""
         flight = self._manifest_flights.get(key)
-        if flight is None:
+        if flight is None or flight.done():  # a finished one is not joined: ask again
             flight = asyncio.ensure_future(self._leased(key, fetch, recheck))
             self._manifest_flights[key] = flight
-            flight.add_done_callback(lambda _: self._manifest_flights.pop(key, None))
-            flight.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+            def done(finished: asyncio.Future[StoredManifest]) -> None:
+                if self._manifest_flights.get(key) is finished:
+                    del self._manifest_flights[key]
+                if not finished.cancelled():
+                    finished.exception()  # retrieved: no "never retrieved" warning
+
+            flight.add_done_callback(done)
         return await asyncio.shield(flight)
 
     async def _leased(
@@ -438,7 +444,7 @@ class RemoteContent:
         if head:
             return await self._head_blob(ref, digest, key)
         flight = self._blob_flights.get(key)
-        if flight is None:
+        if flight is None or flight.progress.error is not None:  # a failed one is not joined
             flight = BlobFlight(uuid.uuid4().hex)
             self._blob_flights[key] = flight
             flight.task = asyncio.ensure_future(self._fetch_blob(ref, digest, flight, key))
@@ -507,7 +513,8 @@ class RemoteContent:
             raise
         finally:
             flight.notify()
-            self._blob_flights.pop(key, None)
+            if self._blob_flights.get(key) is flight:
+                del self._blob_flights[key]
 
     async def _download(self, ref: ImageRef, digest: Digest, flight: BlobFlight, key: str) -> None:
         progress = flight.progress
