@@ -9,8 +9,8 @@ so permissions, isolation, the catalog and garbage collection see it like any re
   against the digest, stored. By tag: served while younger than ``tag_ttl``; then one upstream
   HEAD (same digest: the check time is refreshed; another: that manifest is fetched). When the
   upstream is down, slow or rate-limited, a cached copy is served (stale-if-error, counted).
-- Blobs: cached ones are served like local ones; others are fetched once (``fetches.py``) and
-  streamed to every waiter while they arrive. A HEAD asks the upstream, without downloading.
+- Blobs (``remote_blobs.py``): cached ones are served like local ones; others are fetched once
+  and streamed to every waiter while they arrive. A HEAD asks the upstream, without downloading.
 - An upstream 404 is remembered for ``negative_ttl`` seconds; ``offline`` never asks upstream.
 - Writes are refused (UNSUPPORTED).
 """
@@ -18,10 +18,8 @@ so permissions, isolation, the catalog and garbage collection see it like any re
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import anyio.to_thread
 import structlog
@@ -32,12 +30,10 @@ from tidegate.db import Database
 from tidegate.db import content as q
 from tidegate.db import remote as remote_q
 from tidegate.errors import (
-    BlobUnknown,
     DigestInvalid,
     ManifestInvalid,
     ManifestUnknown,
     NameUnknown,
-    TidegateError,
     Unsupported,
     UpstreamUnavailable,
 )
@@ -46,26 +42,16 @@ from tidegate.oci.manifest import parse_manifest
 from tidegate.oci.names import validate_tag
 from tidegate.services.blobs import BlobInfo, BlobService
 from tidegate.services.content import BlobStream
-from tidegate.services.fetches import POLL_SECONDS, BlobFlight, run_fetch, stream_staged
 from tidegate.services.manifests import ManifestService, StoredManifest
 from tidegate.services.metrics import RemoteMetrics
 from tidegate.services.names import ImageRef
-from tidegate.upstream import UpstreamClient, UpstreamConfig, UpstreamNotFound
+from tidegate.services.remote_blobs import RemoteBlobs
+from tidegate.services.upstreams import Upstreams, number
+from tidegate.upstream import UpstreamNotFound
 
 log = structlog.get_logger("tidegate.remote")
 
-LEASE_SECONDS = 30.0  # a fetch not renewed for this long is taken over by another process
 STALE_RETRY_SECONDS = 10.0  # after a failed revalidation, serve the cached tag this long
-
-
-def _number(ref: ImageRef, key: str, default: float) -> float:
-    value = ref.option(key, default)
-    return float(value) if isinstance(value, int | float | str) else default
-
-
-async def _nothing() -> AsyncIterator[bytes]:
-    return
-    yield b""  # pragma: no cover - makes this an async generator
 
 
 class RemoteContent:
@@ -82,69 +68,10 @@ class RemoteContent:
     ) -> None:
         self._db = db
         self._manifests = manifests
-        self._blobs = blobs
-        self._store = store
-        self._uploads = uploads
-        self._metrics = metrics
-        self._holder = uuid.uuid4().hex
-        self._clients: dict[int, tuple[str, UpstreamClient]] = {}
+        self._up = Upstreams(db, metrics)
+        self._blob_reads = RemoteBlobs(db, self._up, blobs, store, uploads)
         self._manifest_flights: dict[str, asyncio.Future[StoredManifest]] = {}
-        self._blob_flights: dict[str, BlobFlight] = {}
         self._fresh_tags: dict[tuple[int, str, str], tuple[str, float]] = {}
-
-    # --- configuration -------------------------------------------------------------------
-
-    def _client(self, ref: ImageRef) -> UpstreamClient:
-        """The repository's upstream client (rebuilt when its options change)."""
-        record = ref.repository
-        fingerprint = repr(sorted(record.options.items()))
-        cached = self._clients.get(record.id)
-        if cached is not None and cached[0] == fingerprint:
-            return cached[1]
-        with self._db.read() as conn:
-            password = remote_q.get_secret(conn, record.id, remote_q.UPSTREAM_PASSWORD)
-        username = record.options.get("upstream_username")
-        config = UpstreamConfig(
-            url=str(record.options.get("upstream") or ""),
-            username=str(username) if username else None,
-            password=password,
-            library_prefix=bool(record.options.get("library_prefix", True)),
-            timeout=float(record.options.get("upstream_timeout", 30.0)),
-        )
-        key = record.key
-        counter = self._metrics.upstream_requests
-        client = UpstreamClient(config, lambda kind: counter.labels(key, kind).inc())
-        self._clients[record.id] = (fingerprint, client)
-        return client
-
-    @staticmethod
-    def _offline(ref: ImageRef) -> bool:
-        return bool(ref.option("offline", False))
-
-    def _hit(self, ref: ImageRef, kind: str) -> None:
-        self._metrics.cache_hits.labels(ref.repository.key, kind).inc()
-
-    async def _negative(self, ref: ImageRef, reference: str) -> bool:
-        def check() -> bool:
-            with self._db.read() as conn:
-                return remote_q.is_negative(
-                    conn, ref.repository_id, ref.image, reference, time.time()
-                )
-
-        return await anyio.to_thread.run_sync(check)
-
-    async def _remember_missing(self, ref: ImageRef, reference: str) -> None:
-        ttl = _number(ref, "negative_ttl", 60)
-        if ttl <= 0:
-            return
-
-        def write() -> None:
-            with self._db.transaction() as conn:
-                remote_q.set_negative(
-                    conn, ref.repository_id, ref.image, reference, time.time() + ttl
-                )
-
-        await anyio.to_thread.run_sync(write)
 
     # --- manifests -----------------------------------------------------------------------
 
@@ -173,11 +100,11 @@ class RemoteContent:
     async def _by_digest(self, ref: ImageRef, digest: Digest) -> StoredManifest:
         found = self._cached(ref, str(digest))
         if found is not None:
-            self._hit(ref, "manifest")
+            self._up.hit(ref, "manifest")
             return found
-        if self._offline(ref):
+        if self._up.offline(ref):
             raise self._unknown(ref, str(digest), "not cached, and the repository is offline")
-        if await self._negative(ref, str(digest)):
+        if await self._up.negative(ref, str(digest)):
             raise self._unknown(ref, str(digest), "the upstream does not have it (remembered)")
 
         async def recheck() -> StoredManifest | None:
@@ -187,7 +114,7 @@ class RemoteContent:
             try:
                 return await self._fetch_manifest(ref, str(digest), digest, None)
             except UpstreamNotFound as exc:
-                await self._remember_missing(ref, str(digest))
+                await self._up.remember_missing(ref, str(digest))
                 raise self._unknown(ref, str(digest), str(exc)) from None
 
         return await self._single(f"m|{ref.repository_id}|{ref.image}|{digest}", fetch, recheck)
@@ -219,16 +146,16 @@ class RemoteContent:
         self._fresh_tags[key] = value
 
     async def _by_tag(self, ref: ImageRef, tag: str) -> StoredManifest:
-        ttl = _number(ref, "tag_ttl", 300)
+        ttl = number(ref, "tag_ttl", 300)
         cached = await self._cached_tag(ref, tag, ttl)
-        if cached is not None and (self._offline(ref) or time.time() - cached[1] < ttl):
+        if cached is not None and (self._up.offline(ref) or time.time() - cached[1] < ttl):
             found = self._cached(ref, cached[0])
             if found is not None:
-                self._hit(ref, "manifest")
+                self._up.hit(ref, "manifest")
                 return found
-        if self._offline(ref):
+        if self._up.offline(ref):
             raise self._unknown(ref, tag, "not cached, and the repository is offline")
-        if await self._negative(ref, tag):
+        if await self._up.negative(ref, tag):
             raise self._unknown(ref, tag, "the upstream does not have it (remembered)")
 
         async def recheck() -> StoredManifest | None:
@@ -250,7 +177,7 @@ class RemoteContent:
         after a failure the cached tag is served without asking again for a short while
         (``STALE_RETRY_SECONDS``, at most the TTL), so a dead or slow upstream does not cost
         every pull a timeout."""
-        client = self._client(ref)
+        client = self._up.client(ref)
         try:
             if cached is None:
                 return await self._fetch_manifest(ref, tag, None, tag)
@@ -259,7 +186,7 @@ class RemoteContent:
                 current = self._cached(ref, head.digest)
                 if current is not None:
                     await self._store_tag(ref, tag, head.digest)
-                    self._hit(ref, "manifest")
+                    self._up.hit(ref, "manifest")
                     return current
                 return await self._fetch_manifest(ref, head.digest, Digest.parse(head.digest), tag)
             return await self._fetch_manifest(ref, tag, None, tag)
@@ -267,7 +194,7 @@ class RemoteContent:
             found = self._cached(ref, cached) if cached else None
             if found is None:
                 raise
-            self._metrics.served_stale.labels(ref.repository.key).inc()
+            self._up.metrics.served_stale.labels(ref.repository.key).inc()
             retry = min(ttl, STALE_RETRY_SECONDS)
             self._remember_tag(ref, tag, (found.digest, time.time() - ttl + retry))
             log.warning(
@@ -280,7 +207,7 @@ class RemoteContent:
             return found
         except UpstreamNotFound as exc:
             await self._forget_tag(ref, tag)
-            await self._remember_missing(ref, tag)
+            await self._up.remember_missing(ref, tag)
             raise self._unknown(ref, tag, str(exc)) from None
 
     async def _store_tag(self, ref: ImageRef, tag: str, digest: str) -> None:
@@ -309,14 +236,14 @@ class RemoteContent:
     ) -> StoredManifest:
         """GET the manifest, verify its digest, store it (and the tag). Raises
         UpstreamNotFound, UpstreamUnavailable (also for a wrong digest: nothing is kept)."""
-        fetched = await self._client(ref).get_manifest(ref.image, reference)
+        fetched = await self._up.client(ref).get_manifest(ref.image, reference)
         algorithm = expected.algorithm if expected else "sha256"
         if expected is None and fetched.digest and is_digest(fetched.digest):
             algorithm = Digest.parse(fetched.digest).algorithm
         actual = Digest.of(fetched.content, algorithm)
         claimed = expected or (Digest.parse(fetched.digest) if fetched.digest else None)
         if claimed is not None and actual != claimed:
-            self._metrics.rejected.labels(ref.repository.key, "manifest").inc()
+            self._up.metrics.rejected.labels(ref.repository.key, "manifest").inc()
             raise UpstreamUnavailable(
                 f"the upstream sent manifest {reference!r} with digest {actual}, not {claimed};"
                 " it was not kept"
@@ -379,7 +306,7 @@ class RemoteContent:
         recheck: Callable[[], Awaitable[StoredManifest | None]],
     ) -> StoredManifest:
         while True:
-            if await self._take_lease(key):
+            if await self._up.take_lease(key):
                 try:
                     # double-checked: another process may have finished between our cache
                     # miss and the lease
@@ -387,206 +314,18 @@ class RemoteContent:
                     return found if found is not None else await fetch()
                 finally:
                     with anyio.CancelScope(shield=True):
-                        await self._release_lease(key)
-            await self._await_lease(key)
+                        await self._up.release_lease(key)
+            await self._up.await_lease(key)
             found = await recheck()
             if found is not None:
                 return found
-
-    async def _take_lease(self, key: str) -> bool:
-        def take() -> bool:
-            now = time.time()
-            with self._db.transaction() as conn:
-                return remote_q.take_lease(conn, key, self._holder, now + LEASE_SECONDS, now)
-
-        return await anyio.to_thread.run_sync(take)
-
-    async def _release_lease(self, key: str) -> None:
-        def release() -> None:
-            with self._db.transaction() as conn:
-                remote_q.release_lease(conn, key, self._holder)
-
-        await anyio.to_thread.run_sync(release)
-
-    async def _lease(self, key: str) -> tuple[str, str | None, int | None, float] | None:
-        def read() -> tuple[str, str | None, int | None, float] | None:
-            with self._db.read() as conn:
-                return remote_q.lease(conn, key)
-
-        return await anyio.to_thread.run_sync(read)
-
-    async def _await_lease(self, key: str) -> None:
-        while True:
-            row = await self._lease(key)
-            if row is None or row[3] < time.time():
-                return
-            await asyncio.sleep(POLL_SECONDS)
 
     # --- blobs ---------------------------------------------------------------------------
 
     async def blob(
         self, principal: Principal, ref: ImageRef, digest: Digest, head: bool
     ) -> BlobInfo | BlobStream:
-        with contextlib.suppress(BlobUnknown):
-            info = self._blobs.stat(ref, digest)
-            self._hit(ref, "blob")
-            return info
-        if self._offline(ref):
-            raise BlobUnknown(
-                f"blob {digest} is unknown to {ref.name}: not cached, and the repository is offline"
-            )
-        if await self._negative(ref, str(digest)):
-            raise BlobUnknown(
-                f"blob {digest} is unknown to {ref.name}: the upstream does not have it"
-                " (remembered)"
-            )
-        key = f"b|{ref.repository_id}|{ref.image}|{digest}"
-        if head:
-            return await self._head_blob(ref, digest, key)
-        flight = self._blob_flights.get(key)
-        if flight is None or flight.progress.error is not None:  # a failed one is not joined
-            flight = BlobFlight(uuid.uuid4().hex)
-            self._blob_flights[key] = flight
-            flight.task = asyncio.ensure_future(self._fetch_blob(ref, digest, flight, key))
-        while True:
-            progress = flight.progress
-            if progress.error is not None:
-                if isinstance(progress.error, TidegateError):
-                    raise progress.error
-                raise UpstreamUnavailable(str(progress.error))
-            if progress.done:
-                return self._blobs.stat(ref, digest)
-            if progress.size is not None:
-                chunks = stream_staged(
-                    flight.status, flight.wait, self._uploads, self._store, digest, progress.size
-                )
-                return BlobStream(digest, progress.size, chunks)
-            await flight.wait()
-
-    async def _head_blob(self, ref: ImageRef, digest: Digest, key: str) -> BlobStream:
-        flight = self._blob_flights.get(key)
-        if flight is not None and flight.progress.size is not None:
-            return BlobStream(digest, flight.progress.size, _nothing())
-        try:
-            head = await self._client(ref).head_blob(ref.image, str(digest))
-        except UpstreamNotFound as exc:
-            await self._remember_missing(ref, str(digest))
-            raise BlobUnknown(f"blob {digest} is unknown to {ref.name}: {exc}") from None
-        return BlobStream(digest, head.size, _nothing())
-
-    async def _fetch_blob(
-        self, ref: ImageRef, digest: Digest, flight: BlobFlight, key: str
-    ) -> None:
-        """The task behind a flight: fetch under the lease, or follow whoever holds it."""
-        progress = flight.progress
-        try:
-            while True:
-                if await self._take_lease(key):
-                    try:
-                        size = await anyio.to_thread.run_sync(self._linked_size, ref, digest)
-                        if size is not None:  # fetched elsewhere since our cache miss
-                            progress.size, progress.written, progress.done = size, size, True
-                            return
-                        await self._download(ref, digest, flight, key)
-                    finally:
-                        with anyio.CancelScope(shield=True):
-                            await self._release_lease(key)
-                    return
-                if await self._follow(ref, digest, flight, key):
-                    return
-        except UpstreamNotFound as exc:
-            await self._remember_missing(ref, str(digest))
-            progress.error = BlobUnknown(f"blob {digest} is unknown to {ref.name}: {exc}")
-        except Exception as exc:
-            progress.error = exc
-            if isinstance(exc, UpstreamUnavailable) and "do not match" in exc.message:
-                self._metrics.rejected.labels(ref.repository.key, "blob").inc()
-            log.warning(
-                "upstream blob fetch failed",
-                repository=ref.repository.key,
-                image=ref.image,
-                digest=str(digest),
-                reason=str(exc),
-            )
-        except BaseException:  # cancelled (shutdown): waiters must not wait for it forever
-            progress.error = UpstreamUnavailable(f"the fetch of blob {digest} was cancelled")
-            raise
-        finally:
-            flight.notify()
-            if self._blob_flights.get(key) is flight:
-                del self._blob_flights[key]
-
-    async def _download(self, ref: ImageRef, digest: Digest, flight: BlobFlight, key: str) -> None:
-        progress = flight.progress
-        progress.upload_id = uuid.uuid4().hex
-        progress.written = 0
-
-        async def keep_alive(p: object) -> None:
-            def renew() -> None:
-                with self._db.transaction() as conn:
-                    remote_q.renew_lease(conn, key, self._holder, time.time() + LEASE_SECONDS)
-
-            await anyio.to_thread.run_sync(renew)
-
-        async with self._client(ref).blob(ref.image, str(digest)) as (size, body):
-            if size is not None:
-
-                def describe() -> None:
-                    with self._db.transaction() as conn:
-                        remote_q.describe_lease(conn, key, self._holder, progress.upload_id, size)
-
-                await anyio.to_thread.run_sync(describe)
-            await run_fetch(flight, body, size, digest, self._uploads, keep_alive)
-
-        def link() -> None:
-            with self._db.transaction() as conn:
-                q.add_blob(conn, str(digest), progress.written)
-                q.link_blob(conn, ref.repository_id, ref.image, str(digest))
-                remote_q.clear_negative(conn, ref.repository_id, ref.image, str(digest))
-
-        await anyio.to_thread.run_sync(link)
-        progress.done = True
-
-    async def _follow(self, ref: ImageRef, digest: Digest, flight: BlobFlight, key: str) -> bool:
-        """Another process fetches this blob: mirror its progress (tailing its staging file
-        when this process sees the same storage). True once the blob is there; False when the
-        other fetch ended without it (the caller then tries itself)."""
-        progress = flight.progress
-        log.info(
-            "following an upstream fetch of another process",
-            repository=ref.repository.key,
-            image=ref.image,
-            digest=str(digest),
-        )
-
-        def linked() -> int | None:
-            return self._linked_size(ref, digest)
-
-        while True:
-            size = await anyio.to_thread.run_sync(linked)
-            if size is not None:
-                progress.size, progress.written, progress.done = size, size, True
-                return True
-            row = await self._lease(key)
-            if row is None or row[3] < time.time():
-                return await anyio.to_thread.run_sync(linked) is not None and self._mark(flight)
-            _, upload_id, announced, _ = row
-            if upload_id and announced is not None:
-                staged = await anyio.to_thread.run_sync(self._uploads.staged_size, upload_id)
-                if staged is not None:
-                    progress.upload_id, progress.size = upload_id, announced
-                    progress.written = max(progress.written, staged)
-            flight.notify()
-            await asyncio.sleep(POLL_SECONDS)
-
-    def _linked_size(self, ref: ImageRef, digest: Digest) -> int | None:
-        with self._db.read() as conn:
-            return q.linked_blob_size(conn, ref.repository_id, ref.image, str(digest))
-
-    @staticmethod
-    def _mark(flight: BlobFlight) -> bool:
-        flight.progress.done = True
-        return True
+        return await self._blob_reads.blob(ref, digest, head)
 
     # --- listings ------------------------------------------------------------------------
 
@@ -594,9 +333,9 @@ class RemoteContent:
         self, principal: Principal, ref: ImageRef, n: int | None, last: str | None
     ) -> list[str]:
         """The upstream's tags (cache-through); the cached ones when it cannot answer."""
-        if not self._offline(ref):
+        if not self._up.offline(ref):
             try:
-                found = await self._client(ref).tags(ref.image)
+                found = await self._up.client(ref).tags(ref.image)
             except UpstreamNotFound as exc:
                 raise NameUnknown(
                     f"no image {ref.image!r} in {ref.repository.key!r}: {exc}"
@@ -617,8 +356,8 @@ class RemoteContent:
         self, principal: Principal, ref: ImageRef, subject: Digest, artifact_type: str | None
     ) -> bytes:
         """The upstream's referrers API when it has one, else what is cached."""
-        if not self._offline(ref):
-            body = await self._client(ref).referrers(ref.image, str(subject), artifact_type)
+        if not self._up.offline(ref):
+            body = await self._up.client(ref).referrers(ref.image, str(subject), artifact_type)
             if body is not None:
                 return body
         return await anyio.to_thread.run_sync(
