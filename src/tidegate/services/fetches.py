@@ -29,7 +29,7 @@ from tidegate.oci.digest import Digest
 from tidegate.storage import PathNotFound
 
 READ_STEP = 1 << 20  # a waiter holds at most this much of a blob in memory
-FLUSH_BYTES = 256 * 1024  # the fetching task writes (and wakes waiters) at least this often
+FLUSH_BYTES = 1 << 20  # the fetching task writes, hashes (in a thread) and wakes waiters per MiB
 POLL_SECONDS = 0.05  # waiters in other processes look at the lease and the file this often
 
 
@@ -133,14 +133,14 @@ async def run_fetch(
     pending_bytes = 0
     last_renewal = time.monotonic()
 
-    def flush(blocks: list[bytes]) -> None:
+    def flush(blocks: list[bytes]) -> None:  # off the event loop: the bytes and their hash
         for block in blocks:
             writer.write(block)
+            hasher.update(block)
 
     try:
         flight.notify()
         async for chunk in body:
-            hasher.update(chunk)
             pending.append(chunk)
             pending_bytes += len(chunk)
             if size is not None and progress.written + pending_bytes > size:

@@ -256,7 +256,7 @@ class UpstreamClient:
 
         async def chunks() -> AsyncIterator[bytes]:
             try:
-                async for chunk in response.aiter_raw(1 << 16):
+                async for chunk in response.aiter_raw():
                     yield chunk
             except httpx.HTTPError as exc:
                 raise self._unavailable(f"blob {digest} broke off ({type(exc).__name__})") from None
