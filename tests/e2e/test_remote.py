@@ -41,6 +41,7 @@ from tests.support.server import RunningServer, tidegate_server
 from tests.support.upstream import Upstream, distribution_upstream, seed, tidegate_upstream
 
 from ._clients import ContainersEnv, Ctr, Podman, Skopeo, empty_authfile, write_containers_config
+from ._cmd import CommandFailed
 from ._images import Corpus, Image
 from ._oci import (
     INDEX_MT,
@@ -283,6 +284,22 @@ def test_scenario_9_pulled_once_then_served_while_the_upstream_is_down(
         after = proxy.metrics()
         stale = metric(after, "tidegate_remote_served_stale_total", repository=REMOTE)
         assert stale > metric(before, "tidegate_remote_served_stale_total", repository=REMOTE)
+
+
+def test_pushes_to_the_remote_are_refused(
+    work: Path, basic_upstream: Upstream, corpus: Corpus
+) -> None:
+    """skopeo cannot push through ``hub``: the remote refuses with UNSUPPORTED, and nothing
+    reaches the upstream."""
+    with proxy_site(work, basic_upstream) as proxy:
+        since = basic_upstream.mark()
+        with pytest.raises(CommandFailed) as refused:
+            proxy.skopeo.copy(corpus.oci("base"), f"docker://{proxy.host}/{REMOTE}/e2e/pushed:1")
+        assert re.search(r"unsupported", str(refused.value), re.IGNORECASE), str(refused.value)
+        written = [
+            r for r in basic_upstream.requests(since) if r.method in ("POST", "PUT", "PATCH")
+        ]
+        assert written == [], basic_upstream.describe_requests(since)
 
 
 def test_token_auth_upstream(work: Path, corpus: Corpus) -> None:
@@ -567,6 +584,11 @@ def test_first_upstream_requests_at_once_all_authenticate(
 
             auth, since = proxy.server.auth, up.mark()
             assert asyncio.run(heads()) == {d: (200, str(n)) for d, n in sizes.items()}, (
+                up.describe_requests(since)
+            )
+            # answered from the upstream's HEAD, without downloading any blob
+            time.sleep(0.2)  # distribution logs a request once its response is written
+            assert up.count("GET", r"/v2/library/big/blobs/.*", since=since) == 0, (
                 up.describe_requests(since)
             )
             assert asyncio.run(gets()) == list(sizes), up.describe_requests(since)
