@@ -285,6 +285,23 @@ def test_scenario_9_pulled_once_then_served_while_the_upstream_is_down(
         stale = metric(after, "tidegate_remote_served_stale_total", repository=REMOTE)
         assert stale > metric(before, "tidegate_remote_served_stale_total", repository=REMOTE)
 
+        # the upstream comes back with 3.20 moved to another image: once the tag's TTL has
+        # passed, one HEAD finds the new digest and the new manifest is fetched and served
+        up.start()
+        seed(up, corpus.oci("app"), f"{ALPINE}:{ALPINE_TAG}")
+        since = up.mark()
+        time.sleep(SHORT_TTL + 0.5)
+        for client in (proxy.skopeo, proxy.skopeo):  # the second pull must not ask again
+            assert client.inspect_raw(f"docker://{ref}") == corpus.app.raw, up.describe_requests(
+                since
+            )
+        time.sleep(0.2)  # distribution logs a request once its response is written
+        tag_path = rf"/v2/{ALPINE}/manifests/{ALPINE_TAG}"
+        assert up.count("HEAD", tag_path, since=since, status=200) >= 1, up.describe_requests(since)
+        assert manifest_fetches(up, ALPINE, [ALPINE_TAG, corpus.app.digest], since) == 1, (
+            up.describe_requests(since)
+        )
+
 
 def test_pushes_to_the_remote_are_refused(
     work: Path, basic_upstream: Upstream, corpus: Corpus
