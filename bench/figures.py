@@ -13,6 +13,7 @@ from pathlib import Path
 
 import loads
 import pipeline
+import remote
 from auth import Credentials
 from content import ACCEPT, GIB, BigFile, Image
 from loads import Metrics
@@ -29,10 +30,12 @@ GROUPS: dict[str, list[str]] = {
     "mixed": ["mixed"],
     "promotion": ["promotion"],
     "search": ["search"],
+    "remote": ["remote"],
 }
 NEEDS_BIG_FILE = {"download", "upload", "mixed"}  # the shared 1 GiB blob, seeded in both
 BIG_GROUPS = NEEDS_BIG_FILE | {"promotion"}  # left out by --quick unless named
 TIDEGATE_ONLY = {"promotion", "search"}  # bench/pipeline.py: the reference has neither
+OWN_SERVERS = {"remote"}  # bench/remote.py: starts its own upstream and remote-configured Tidegate
 PHASE = {"download": "download", "upload": "upload", "mixed": "mixed"}
 
 Results = dict[str, dict[str, list[Metrics]]]
@@ -70,6 +73,7 @@ class Bench:
     notes: list[str] = field(default_factory=list)
     sections: list[str] = field(default_factory=list)  # markdown after the table (pipeline)
     pipeline: pipeline.Options = field(default_factory=pipeline.Options)
+    remote: remote.Options = field(default_factory=remote.Options)
 
     # -- engine -------------------------------------------------------------------------
     def interleave(
@@ -214,9 +218,22 @@ class Bench:
             return
         self.sections.append(text)
 
+    # -- remote cache (its own servers) ------------------------------------------------------
+    def remote_cache(self) -> None:
+        try:
+            text = remote.run(self.remote, self.tmp, self.image.big, self.notes)
+        except Exception as exc:
+            self.notes.append(f"remote: FAILED: {exc}")
+            print(f"  [remote] FAILED: {exc}", file=sys.stderr)
+            return
+        if text:
+            self.sections.append(text)
+
     def run(self, figure: str, group: str) -> None:
         self.sampler.set_phase(PHASE.get(group, "small"))
-        if group in TIDEGATE_ONLY:
+        if group in OWN_SERVERS:
+            self.remote_cache()
+        elif group in TIDEGATE_ONLY:
             self.tidegate_only(figure)
         elif figure in ("dl1", "dl4"):
             self.download(figure)

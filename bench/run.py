@@ -30,6 +30,7 @@ import httpx
 
 import loads
 import pipeline
+import remote
 import report
 import servers
 from auth import Credentials, basic_header
@@ -77,6 +78,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="tags per distinct manifest (default 10: 10,000 manifests make 100,000 items)",
     )
     g.add_argument("--search-reps", type=int, default=20, help="runs per search query")
+    g.add_argument(
+        "--remote-concurrent", type=int, default=20, help="concurrent cold pulls (remote group)"
+    )
     g = p.add_argument_group("the tidegate slot")
     g.add_argument("--tidegate-cmd", default=str(Path(sys.executable).parent / "tidegate"))
     g.add_argument("--tidegate-env", action="append", default=[], metavar="KEY=VALUE")
@@ -351,6 +355,17 @@ def measure(
         search_reps=args.search_reps,
         data_dir=data_dir if started["tidegate"].proc is not None and data_dir.is_dir() else None,
         standin=args.tidegate_standin,
+    )
+    own = not (args.tidegate_url or args.tidegate_standin)
+    bench.remote = remote.Options(
+        tidegate_cmd=args.tidegate_cmd,
+        tidegate_env=dict(kv.split("=", 1) for kv in args.tidegate_env),
+        start_timeout=args.tidegate_start_timeout,
+        rounds=args.rounds,
+        big_mib=32 if args.quick else 100,
+        concurrent=args.remote_concurrent,
+        enabled=own,
+        why_disabled="it starts its own Tidegate; the tidegate slot is external or a stand-in",
     )
     for s in slots.values():  # warm-up, not recorded
         loads.wrk(s.url("manifests/latest"), s.headers(basic_header("x", "y")), 8, 1, tmp)

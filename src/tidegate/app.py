@@ -34,10 +34,12 @@ from tidegate.services.catalog import CatalogService
 from tidegate.services.content import ContentRouter, LocalContent
 from tidegate.services.identity import IdentityService
 from tidegate.services.manifests import ManifestService
+from tidegate.services.metrics import RemoteMetrics
 from tidegate.services.names import NameResolver
 from tidegate.services.permissions import PermissionTargetService
 from tidegate.services.promotion import PromotionService
 from tidegate.services.properties import PropertyService
+from tidegate.services.remote import RemoteContent
 from tidegate.services.repositories import RepositoryService
 from tidegate.services.search import SearchService
 from tidegate.services.uploads import UploadService
@@ -73,15 +75,18 @@ def build(settings: Settings) -> Built:
     )
     identity = IdentityService(db, identity_state, audit)
     permissions = PermissionTargetService(db, identity_state, evaluator, audit)
-    blobs = BlobService(db, BlobStore(driver), names)
+    store = BlobStore(driver)
+    blobs = BlobService(db, store, names)
     manifests = ManifestService(db, evaluator)
+    metrics = RemoteMetrics()
+    remote = RemoteContent(db, manifests, blobs, store, UploadStore(driver), metrics)
     services = Services(
         names=names,
         blobs=blobs,
         uploads=UploadService(db, UploadStore(driver)),
         manifests=manifests,
         catalog=CatalogService(db, names, evaluator),
-        content=ContentRouter(LocalContent(manifests, blobs)),
+        content=ContentRouter(LocalContent(manifests, blobs), {"remote": remote}),
         gatekeeper=gatekeeper,
         body_idle_timeout=settings.body_idle_timeout,
     )
@@ -112,7 +117,12 @@ def build(settings: Settings) -> Built:
         )
 
     app = build_asgi(
-        V2App(services), TokenEndpoint(tokens, gatekeeper), ready, shutdown, management_api
+        V2App(services),
+        TokenEndpoint(tokens, gatekeeper),
+        ready,
+        shutdown,
+        management_api,
+        metrics.render,
     )
     return Built(app, db, services)
 

@@ -70,8 +70,10 @@ class RepositorySettings(_Strict):
     upstream_username: str | None = None
     upstream_password: SecretStr | None = None
     library_prefix: bool = True
-    tag_ttl: int = 300
+    tag_ttl: int = Field(default=300, ge=0)
     offline: bool = False
+    negative_ttl: int = Field(default=60, ge=0)
+    upstream_timeout: float = Field(default=30.0, gt=0, le=600)
     members: list[str] = Field(default_factory=list)
     default_deploy: str | None = None
 
@@ -161,6 +163,11 @@ class Settings(_Strict):
         for r in repos:
             if r.kind == "remote" and not r.upstream:
                 raise ValueError(f"repositories: remote repository {r.key!r} needs an upstream")
+            if r.upstream and not re.fullmatch(r"https?://[^/\s]+/?", r.upstream):
+                raise ValueError(
+                    f"repositories: upstream of {r.key!r} must be http(s)://HOST[:PORT],"
+                    f" not {r.upstream!r}"
+                )
             missing = [m for m in r.members if m not in known]
             if r.kind == "virtual" and missing:
                 raise ValueError(

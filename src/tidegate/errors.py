@@ -96,6 +96,13 @@ class TooManyRequests(TidegateError):
         self.retry_after = retry_after
 
 
+class UpstreamUnavailable(TidegateError):
+    """A remote repository's upstream could not answer (down, slow, rate-limited, or sent
+    bytes that do not match their digest) and nothing usable is cached."""
+
+    code = "UPSTREAM_UNAVAILABLE"
+
+
 class Conflict(TidegateError):
     code = "CONFLICT"
 

@@ -10,6 +10,10 @@ import structlog
 
 def configure(level: str = "info") -> None:
     logging.basicConfig(stream=sys.stderr, level=level.upper(), format="%(message)s")
+    # httpx (the remote repositories' upstream client) logs every request at INFO: one line
+    # per upstream request, unstructured. Our own events say what matters.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

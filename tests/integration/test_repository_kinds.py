@@ -1,4 +1,5 @@
-"""The repository model holds all three kinds; this version serves local ones and says so."""
+"""The repository model holds all three kinds; this version serves local and remote ones and
+says so for the others."""
 
 from __future__ import annotations
 
@@ -19,7 +20,11 @@ def test_remote_and_virtual_repositories_answer_unsupported(tmp_path: Path) -> N
     config = tmp_path / "tidegate.yaml"
     config.write_text(CONFIG)
     with tidegate_server(tmp_path / "data", config=config) as server, server.client() as c:
-        for key, kind in (("hub", "remote"), ("docker", "virtual")):
+        # a remote is served (tests/integration/test_remote.py) and refuses writes
+        pushed = c.post("/v2/hub/app/blobs/uploads/")
+        assert pushed.status_code == 405 and error_code(pushed) == "UNSUPPORTED"
+        assert "'hub' is a remote repository" in pushed.json()["errors"][0]["message"]
+        for key, kind in (("docker", "virtual"),):
             r = c.get(f"/v2/{key}/library/alpine/manifests/3.20")
             assert r.status_code == 405
             assert error_code(r) == "UNSUPPORTED"

@@ -24,7 +24,7 @@ from tidegate.blobstore.layout import (
 )
 from tidegate.errors import BlobUploadUnknown, DigestInvalid, SizeInvalid
 from tidegate.oci.digest import Digest, Hasher, new_hasher
-from tidegate.storage import PathNotFound, StorageDriver
+from tidegate.storage import PathNotFound, StorageDriver, Writer
 
 _FLUSH_BYTES = 1 << 20  # batch small request chunks into one write + hash in a worker thread
 
@@ -173,3 +173,30 @@ class UploadStore:
         self.driver.move(path, target)  # atomic rename + directory fsync
         self.cancel(upload_id)
         return size
+
+    # --- staging for bytes fetched by the server itself (remote repositories) -------------
+
+    def staging_writer(self, upload_id: str) -> Writer:
+        """A fresh staging file for bytes the server fetches itself (not a client's upload:
+        there is no upload row). Blocking."""
+        return self.driver.writer(upload_data_path(upload_id))
+
+    def read_staged(self, upload_id: str, offset: int, length: int) -> bytes:
+        """Bytes already written to a staging file (another process may still be writing
+        it). Raises PathNotFound once it was committed or discarded. Blocking."""
+        return b"".join(self.driver.read(upload_data_path(upload_id), offset, length))
+
+    def staged_size(self, upload_id: str) -> int | None:
+        try:
+            return self.driver.stat(upload_data_path(upload_id))
+        except PathNotFound:
+            return None
+
+    def commit_verified(self, upload_id: str, digest: Digest) -> None:
+        """Make a staging file, whose bytes the caller verified against ``digest`` while
+        writing them, the blob ``digest``: fsync and atomic move. Blocking."""
+        path = upload_data_path(upload_id)
+        if not self.driver.exists(blob_path(digest)):
+            self.driver.writer(path, append=True).commit()  # fsync the bytes
+            self.driver.move(path, blob_path(digest))
+        self.driver.delete(upload_dir(upload_id))

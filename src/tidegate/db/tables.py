@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -271,4 +272,48 @@ events = Table(
     Column("subject", String(512), nullable=False),
     Column("data", JSON, nullable=False),
     sqlite_autoincrement=True,
+)
+
+# Remote repositories (pull-through caches). Cached content itself lives in the rows above
+# (manifests, tags, repository_blobs of the remote repository); these tables hold freshness,
+# the negative cache, the cross-process fetch leases and the upstream credentials. Times are
+# seconds since the epoch (float): compared with ``time.time()`` on every database alike.
+remote_tag_checks = Table(
+    "remote_tag_checks",
+    metadata,
+    Column("repository_id", ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True),
+    Column("image", IMAGE, primary_key=True),
+    Column("tag", String(128), primary_key=True),
+    Column("checked_at", Float, nullable=False),
+)
+
+remote_negative = Table(
+    "remote_negative",
+    metadata,
+    Column("repository_id", ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True),
+    Column("image", IMAGE, primary_key=True),
+    Column("reference", DIGEST, primary_key=True),
+    Column("expires_at", Float, nullable=False),
+)
+
+# One row per upstream fetch in flight in the deployment: whoever inserts it fetches; the
+# others wait (and tail ``upload_id``'s staging file when they share the storage).
+remote_leases = Table(
+    "remote_leases",
+    metadata,
+    Column("key", String(600), primary_key=True),
+    Column("holder", String(64), nullable=False),
+    Column("upload_id", String(32)),
+    Column("size", BigInteger),
+    Column("expires_at", Float, nullable=False),
+)
+
+# Secrets of a repository (the upstream password): never in ``repositories.options``, which
+# every view shows.
+repository_secrets = Table(
+    "repository_secrets",
+    metadata,
+    Column("repository_id", ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
 )

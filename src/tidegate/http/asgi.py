@@ -28,6 +28,7 @@ def build_asgi(
     ready: Callable[[], None],
     on_shutdown: Callable[[], None],
     api: Callable[[], ASGIApp] | None = None,
+    metrics: Callable[[], bytes] | None = None,
 ) -> Callable[[Scope, Receive, Send], object]:
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -42,6 +43,11 @@ def build_asgi(
             return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
         return JSONResponse({"status": "ready"})
 
+    async def metrics_text(_: Request) -> Response:
+        """Prometheus text format, this process's counters (no multi-worker aggregation)."""
+        body = metrics() if metrics is not None else b""
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
@@ -51,6 +57,7 @@ def build_asgi(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics_text),
             Route("/auth/token", token.get, methods=["GET"]),
             Route("/auth/token", token.post, methods=["POST"]),
         ],

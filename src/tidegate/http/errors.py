@@ -27,6 +27,7 @@ STATUS: dict[type[e.TidegateError], int] = {
     e.Denied: 403,
     e.Unsupported: 405,
     e.TooManyRequests: 429,
+    e.UpstreamUnavailable: 502,
     e.Conflict: 409,
     e.GateRefused: 409,
     e.NotFound: 404,

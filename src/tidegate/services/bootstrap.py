@@ -14,6 +14,7 @@ from tidegate.auth.passwords import generate_password, hash_password
 from tidegate.config import DEFAULT_GROUPS, PermissionTargetSettings, RepositorySettings, Settings
 from tidegate.db import Database
 from tidegate.db import access as access_q
+from tidegate.db import remote as remote_q
 from tidegate.db import repositories as repo_q
 from tidegate.db import users as user_q
 from tidegate.errors import ConfigInvalid
@@ -21,6 +22,7 @@ from tidegate.services.permissions import TargetView, anonymous_write_grants, wr
 
 TOKEN_SECRET = "token_signing_key"
 IDENTITY_DEFAULTS = "defaults_identity_v1"  # marker: the §3 groups and targets were created
+REPOSITORY_DEFAULTS = "defaults_repositories_v5"  # marker: hub, docker, release were added
 
 DEFAULT_REPOSITORIES = [
     RepositorySettings(key="dev", kind="local", stage="dev"),
@@ -96,6 +98,33 @@ def _options(repo: RepositorySettings) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v not in (None, [], {})}
 
 
+def _create_repository(conn: Connection, repo: RepositorySettings) -> None:
+    record = repo_q.create(conn, repo.key, repo.kind, repo.stage, _options(repo))
+    if repo.upstream_password is not None:  # kept out of the options every view shows
+        remote_q.set_secret(
+            conn, record.id, remote_q.UPSTREAM_PASSWORD, repo.upstream_password.get_secret_value()
+        )
+
+
+def _repository_defaults(conn: Connection, settings: Settings, first: bool) -> None:
+    """Installations made before remote and virtual repositories were served lack the §3
+    ``hub``, ``docker`` and ``release``: add the missing ones once (not again if an admin
+    deletes them later). Not for installations configured with their own repository list."""
+    if user_q.get_secret(conn, REPOSITORY_DEFAULTS) is not None:
+        return
+    if not first and settings.repositories is None:
+        existing = {r.key for r in repo_q.list_all(conn)}
+        for repo in DEFAULT_REPOSITORIES:
+            if repo.kind != "local" and repo.key not in existing:
+                members = [m for m in repo.members if m in existing or m == "hub"]
+                deploy = repo.default_deploy if repo.default_deploy in members else None
+                _create_repository(
+                    conn, repo.model_copy(update={"members": members, "default_deploy": deploy})
+                )
+                existing.add(repo.key)
+    user_q.set_secret(conn, REPOSITORY_DEFAULTS, "1")
+
+
 def _identity_defaults(conn: Connection, settings: Settings) -> None:
     """Groups and permission targets, once per installation (also for installations that
     started before they existed). An admin may delete them later; they are not re-created."""
@@ -134,7 +163,7 @@ def bootstrap(db: Database, settings: Settings) -> BootstrapResult:
         generated = None
         if first:
             for repo in settings.repositories or DEFAULT_REPOSITORIES:
-                repo_q.create(conn, repo.key, repo.kind, repo.stage, _options(repo))
+                _create_repository(conn, repo)
             if settings.admin_password is not None:
                 password = settings.admin_password.get_secret_value()
             else:
@@ -142,6 +171,7 @@ def bootstrap(db: Database, settings: Settings) -> BootstrapResult:
             user_q.create(conn, "admin", hash_password(password), is_admin=True)
         if user_q.get_secret(conn, TOKEN_SECRET) is None:
             user_q.set_secret(conn, TOKEN_SECRET, secrets.token_urlsafe(48))
+        _repository_defaults(conn, settings, first)
         _identity_defaults(conn, settings)
         open_targets = anonymous_write_grants(conn)
     if open_targets:

@@ -21,11 +21,12 @@ from tidegate.auth.principals import Action, Principal
 from tidegate.config import DEFAULT_GROUPS, PermissionTargetSettings, Settings
 from tidegate.db import Database
 from tidegate.db import access as access_q
+from tidegate.db import remote as remote_q
 from tidegate.db import repositories as repo_q
 from tidegate.db import users as user_q
 from tidegate.db.engine import MIGRATIONS
 from tidegate.db.records import GrantRecord
-from tidegate.db.tables import permission_grants, users
+from tidegate.db.tables import permission_grants, repositories, users
 from tidegate.errors import ConfigInvalid
 from tidegate.services.bootstrap import (
     DEFAULT_TARGETS,
@@ -263,7 +264,15 @@ def test_an_issue_2_installation_gets_groups_and_targets(db: Database) -> None:
 
     assert (result.first_start, result.admin_password) == (False, None)
     with db.read() as conn:
-        assert [r.key for r in repo_q.list_all(conn)] == ["dev", "prod", "test"]
+        # issue 5: the remote and virtual defaults of §3 arrive too
+        assert [r.key for r in repo_q.list_all(conn)] == [
+            "dev",
+            "docker",
+            "hub",
+            "prod",
+            "release",
+            "test",
+        ]
         [admin] = user_q.list_users(conn)
     assert (admin.username, admin.password_hash, admin.is_admin) == ("admin", old_hash, True)
     assert (admin.kind, admin.disabled) == ("user", False)
@@ -319,3 +328,58 @@ def test_token_secret_needs_a_started_database(db: Database) -> None:
     db.migrate()
     with pytest.raises(RuntimeError, match="tidegate serve"):
         token_secret(db)
+
+
+# --- an installation from before remote and virtual repositories (issue 5) --------------------
+
+
+def test_an_old_installation_gets_hub_docker_and_release_once(db: Database) -> None:
+    migrate_to(db, "0004")
+    with db.transaction() as conn:
+        for key, stage in (("dev", "dev"), ("test", "test"), ("prod", "prod")):
+            repo_q.create(conn, key, "local", stage, {})
+        user_q.create(conn, "admin", _quick.hash("the admin's password"), is_admin=True)
+
+    bootstrap(db, Settings())
+
+    with db.read() as conn:
+        repos = {r.key: r for r in repo_q.list_all(conn)}
+    assert sorted(repos) == ["dev", "docker", "hub", "prod", "release", "test"]
+    assert (repos["hub"].kind, repos["hub"].options["upstream"]) == (
+        "remote",
+        "https://registry-1.docker.io",
+    )
+    assert repos["docker"].options["members"] == ["dev", "test", "prod", "hub"]
+    assert repos["docker"].options["default_deploy"] == "dev"
+    assert repos["release"].options["members"] == ["prod", "hub"]
+
+    with db.transaction() as conn:  # an admin removes hub: it stays removed
+        conn.execute(repositories.delete().where(repositories.c.key == "hub"))
+    bootstrap(db, Settings())
+    with db.read() as conn:
+        assert "hub" not in {r.key for r in repo_q.list_all(conn)}
+
+
+def test_an_upstream_password_is_kept_out_of_the_options(db: Database) -> None:
+    settings = Settings.model_validate(
+        {
+            "repositories": [
+                {
+                    "key": "hub",
+                    "kind": "remote",
+                    "upstream": "https://registry.example",
+                    "upstream_username": "puller",
+                    "upstream_password": "s3cret-pull-password",
+                }
+            ]
+        }
+    )
+    bootstrap(db, settings)
+    with db.read() as conn:
+        hub = repo_q.get_by_key(conn, "hub")
+        assert hub is not None
+        assert "s3cret-pull-password" not in repr(hub.options)
+        assert hub.options["upstream_username"] == "puller"
+        assert remote_q.get_secret(conn, hub.id, remote_q.UPSTREAM_PASSWORD) == (
+            "s3cret-pull-password"
+        )
