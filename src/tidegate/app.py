@@ -41,6 +41,7 @@ from tidegate.services.properties import PropertyService
 from tidegate.services.repositories import RepositoryService
 from tidegate.services.search import SearchService
 from tidegate.services.uploads import UploadService
+from tidegate.services.virtual import VirtualContent
 from tidegate.storage.factory import create_driver
 
 SERVICE_NAME = "tidegate"
@@ -75,13 +76,16 @@ def build(settings: Settings) -> Built:
     permissions = PermissionTargetService(db, identity_state, evaluator, audit)
     blobs = BlobService(db, BlobStore(driver), names)
     manifests = ManifestService(db, evaluator)
+    content = ContentRouter(LocalContent(manifests, blobs))
+    virtual = VirtualContent(content, names, evaluator)
+    content.register("virtual", virtual)
     services = Services(
         names=names,
         blobs=blobs,
         uploads=UploadService(db, UploadStore(driver)),
         manifests=manifests,
         catalog=CatalogService(db, names, evaluator),
-        content=ContentRouter(LocalContent(manifests, blobs)),
+        content=content,
         gatekeeper=gatekeeper,
         body_idle_timeout=settings.body_idle_timeout,
     )
@@ -106,7 +110,7 @@ def build(settings: Settings) -> Built:
                 audit,
                 PromotionService(db, names, evaluator, audit),
                 PropertyService(db, names, evaluator, audit),
-                RepositoryService(db, names, evaluator, audit),
+                RepositoryService(db, names, evaluator, audit, content),
                 SearchService(db, names, evaluator),
             )
         )

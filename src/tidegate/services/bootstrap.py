@@ -135,6 +135,9 @@ def bootstrap(db: Database, settings: Settings) -> BootstrapResult:
         if first:
             for repo in settings.repositories or DEFAULT_REPOSITORIES:
                 repo_q.create(conn, repo.key, repo.kind, repo.stage, _options(repo))
+                if repo.upstream_password is not None:
+                    secret = repo.upstream_password.get_secret_value()
+                    repo_q.set_upstream_password(conn, repo.key, secret)
             if settings.admin_password is not None:
                 password = settings.admin_password.get_secret_value()
             else:

@@ -23,11 +23,13 @@ def _session_headers(name: str, upload_id: str, size: int) -> dict[str, str]:
     }
 
 
-def _created(ref: ImageRef, digest: Digest) -> Response:
+def _created(name: str, digest: Digest) -> Response:
+    """``name``: the name the client used (a virtual address stays the virtual address, so the
+    client keeps using the scope its token covers)."""
     return Response(
         status_code=201,
         headers={
-            "Location": f"/v2/{ref.name}/blobs/{digest}",
+            "Location": f"/v2/{name}/blobs/{digest}",
             "Docker-Content-Digest": str(digest),
         },
     )
@@ -70,14 +72,14 @@ async def start_upload(ctx: Ctx) -> Response:
         if digest and source:
             mounted = await anyio.to_thread.run_sync(ctx.services.blobs.mount, ref, digest, source)
             if mounted is not None:
-                return _created(ref, digest)
+                return _created(ctx.params["name"], digest)
     digest_text = ctx.query("digest")
     if digest_text is not None:
         digest = Digest.parse(digest_text)
         await ctx.services.uploads.push(ref, digest, ctx.body())
-        return _created(ref, digest)
+        return _created(ctx.params["name"], digest)
     upload_id = await anyio.to_thread.run_sync(ctx.services.uploads.start, ref)
-    return Response(status_code=202, headers=_session_headers(ref.name, upload_id, 0))
+    return Response(status_code=202, headers=_session_headers(ctx.params["name"], upload_id, 0))
 
 
 async def patch_upload(ctx: Ctx) -> Response:
@@ -85,7 +87,7 @@ async def patch_upload(ctx: Ctx) -> Response:
     upload_id = ctx.params["uuid"]
     content_range = parse_content_range(ctx.request.headers.get("content-range"))
     size = await ctx.services.uploads.append(ref, upload_id, ctx.body(), content_range)
-    return Response(status_code=202, headers=_session_headers(ref.name, upload_id, size))
+    return Response(status_code=202, headers=_session_headers(ctx.params["name"], upload_id, size))
 
 
 async def finish_upload(ctx: Ctx) -> Response:
@@ -97,14 +99,14 @@ async def finish_upload(ctx: Ctx) -> Response:
     digest = Digest.parse(digest_text)
     content_range = parse_content_range(ctx.request.headers.get("content-range"))
     await ctx.services.uploads.finish(ref, upload_id, digest, ctx.body(), content_range)
-    return _created(ref, digest)
+    return _created(ctx.params["name"], digest)
 
 
 async def upload_status(ctx: Ctx) -> Response:
     ref = ctx.push_ref()
     upload_id = ctx.params["uuid"]
     size = await anyio.to_thread.run_sync(ctx.services.uploads.status, ref, upload_id)
-    return Response(status_code=204, headers=_session_headers(ref.name, upload_id, size))
+    return Response(status_code=204, headers=_session_headers(ctx.params["name"], upload_id, size))
 
 
 async def cancel_upload(ctx: Ctx) -> Response:
