@@ -611,12 +611,12 @@ def test_cli_repo_commands(env: Env, tmp_path: Path) -> None:
 
     tidegate = os.path.join(os.path.dirname(sys.executable), "tidegate")
     with env.client("admin") as admin:
-        r = admin.post("/api/v1/tokens", json={"name": f"cli-{uuid.uuid4().hex[:6]}"})
-        assert r.status_code == 201, r.text
+        made = admin.post("/api/v1/tokens", json={"name": f"cli-{uuid.uuid4().hex[:6]}"})
+        assert made.status_code == 201, made.text
     cli_env = {
         **os.environ,
         "TIDEGATE_URL": env.server.url,
-        "TIDEGATE_TOKEN": r.json()["token"],
+        "TIDEGATE_TOKEN": made.json()["token"],
         "XDG_CONFIG_HOME": str(tmp_path),
     }
 
