@@ -2,7 +2,8 @@
 ``tidegate serve``, as the default groups see them: resolution order with ``default_deploy``
 first (read-your-writes), members the caller may not read skipped without a trace, merged tags
 lists, catalog and referrers, pushes and upload sessions through the virtual address, deletes
-refused, nested virtuals, ``default_repository`` routing, and the resolve API.
+refused, nested virtuals, ``default_repository`` routing, the resolve API, and repository
+management (API and CLI). Every test runs on SQLite and on a real PostgreSQL server.
 
 The members are local here (dev, test, prod with pushes allowed so admin can seed them): a
 remote member is reached through the same seam and is tested with the remote kind."""
@@ -19,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.support.server import RunningServer, tidegate_server
 
@@ -47,12 +49,33 @@ class Env:
         return httpx.Client(base_url=self.server.url, auth=(who, PASSWORD), timeout=60)
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('virtual-sqlite') / 'tidegate.db'}"
+        return
+    server = str(request.getfixturevalue("postgres_server"))
+    name = f"tidegate_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.replace("/postgres?", f"/{name}?", 1)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def env(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[Env]:
     base = tmp_path_factory.mktemp("virtual")
     config = base / "tidegate.yaml"
     config.write_text(CONFIG)
-    with tidegate_server(base / "data", config=config) as running:
+    db_env = {"TIDEGATE_DATABASE_URL": database_url}
+    with tidegate_server(base / "data", config=config, env=db_env) as running:
         with running.client() as admin:
             for user, group in (
                 ("dave", "developers"),
