@@ -13,7 +13,6 @@ from tidegate.db.records import RepositoryRecord
 from tidegate.errors import Denied, NameInvalid, NameUnknown, Unsupported
 from tidegate.oci.names import split_name
 
-_MISS_TTL = 1.0
 _REFRESH = 1.0  # cached rows are reloaded at most this old: another process's changes show
 
 
@@ -78,7 +77,6 @@ class NameResolver:
         self.default_repository = default_repository
         self._cache: dict[str, RepositoryRecord] = {}
         self._lock = threading.Lock()
-        self._misses: dict[str, float] = {}
         self._loaded_at = -_REFRESH
 
     def _load(self) -> dict[str, RepositoryRecord]:
@@ -88,30 +86,19 @@ class NameResolver:
         with self._lock:
             self._cache = records
             self._loaded_at = loaded_at
-            self._misses.clear()
         return records
 
     def repositories(self) -> list[RepositoryRecord]:
         return sorted(self._load().values(), key=lambda r: r.key)
 
     def repository(self, key: str) -> RepositoryRecord | None:
-        """The repository ``key``; an unknown key is looked up again at most once a second
-        (names routed to ``default_repository`` miss on every request). Rows are reloaded
-        when older than a second, so changes made by another process show within a second."""
+        """The repository ``key`` from the cached rows. They are reloaded when older than a
+        second (one query a second at most, however many names miss: names routed to
+        ``default_repository`` miss on every request), so changes made by another process
+        show within a second; this process reloads at once after its own changes."""
         if time.monotonic() - self._loaded_at > _REFRESH:
             self._load()
-        record = self._cache.get(key)
-        if record is None:
-            now = time.monotonic()
-            if now - self._misses.get(key, -_MISS_TTL) < _MISS_TTL:
-                return None
-            record = self._load().get(key)
-            if record is None:
-                with self._lock:
-                    if len(self._misses) > 10_000:
-                        self._misses.clear()
-                    self._misses[key] = now
-        return record
+        return self._cache.get(key)
 
     def locate(self, name: str) -> tuple[str, str]:
         """``(repository key, image)`` of a wire name (NameInvalid when malformed). A name whose
