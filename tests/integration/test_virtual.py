@@ -681,3 +681,25 @@ def test_cli_repo_commands(env: Env, tmp_path: Path) -> None:
     assert run("show", key).returncode == 4
     bad = run("create", "x", "--kind", "virtual", "--member", "nope")
     assert bad.returncode == 1 and "nope" in bad.stdout + bad.stderr
+
+
+def test_a_mount_from_a_virtual_address_links_a_blob_a_readable_member_holds(
+    admin: httpx.Client, dave: httpx.Client
+) -> None:
+    img, other = unique(), unique()
+    raw, _ = image(admin, f"test/{img}", "1.0")  # developers read test
+    layer = json.loads(raw)["layers"][0]["digest"]
+    r = dave.post(
+        f"/v2/docker/{other}/blobs/uploads/", params={"mount": layer, "from": f"docker/{img}"}
+    )
+    assert r.status_code == 201, r.text
+    assert r.headers["location"] == f"/v2/docker/{other}/blobs/{layer}"
+    assert admin.head(f"/v2/dev/{other}/blobs/{layer}").status_code == 200
+    # a blob only prod holds (developers do not read prod): a normal upload session instead
+    secret, _ = image(admin, f"prod/{img}", "2.0")
+    hidden = json.loads(secret)["layers"][0]["digest"]
+    r = dave.post(
+        f"/v2/docker/{other}/blobs/uploads/", params={"mount": hidden, "from": f"docker/{img}"}
+    )
+    assert r.status_code == 202, r.text
+    assert admin.head(f"/v2/dev/{other}/blobs/{hidden}").status_code == 404

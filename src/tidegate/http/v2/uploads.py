@@ -11,6 +11,7 @@ from tidegate.http.auth import Requirement
 from tidegate.http.v2.context import Ctx
 from tidegate.oci.digest import Digest
 from tidegate.oci.ranges import parse_content_range
+from tidegate.services.blobs import BlobInfo
 from tidegate.services.names import ImageRef
 
 
@@ -60,6 +61,17 @@ async def _mount_source(ctx: Ctx, digest: Digest) -> ImageRef | None:
     )
 
 
+async def _served_by(ctx: Ctx, source: ImageRef, digest: Digest) -> bool:
+    """Whether ``source``'s kind serves the stored blob ``digest`` to the caller."""
+    try:
+        found = await ctx.services.content.of(source).blob(
+            ctx.caller.principal, source, digest, True
+        )
+    except TidegateError:
+        return False
+    return isinstance(found, BlobInfo)
+
+
 async def start_upload(ctx: Ctx) -> Response:
     ref = ctx.push_ref()
     mount = ctx.query("mount")
@@ -71,6 +83,12 @@ async def start_upload(ctx: Ctx) -> Response:
         source = await _mount_source(ctx, digest) if digest else None
         if digest and source:
             mounted = await anyio.to_thread.run_sync(ctx.services.blobs.mount, ref, digest, source)
+            if mounted is None and await _served_by(ctx, source, digest):
+                # ``from`` is an address that holds nothing itself (a virtual repository):
+                # its kind found the blob in a member the caller may read
+                mounted = await anyio.to_thread.run_sync(
+                    ctx.services.blobs.link_served, ref, digest
+                )
             if mounted is not None:
                 return _created(ctx.params["name"], digest)
     digest_text = ctx.query("digest")
