@@ -43,6 +43,7 @@ from tidegate.services.remote import RemoteContent
 from tidegate.services.repositories import RepositoryService
 from tidegate.services.search import SearchService
 from tidegate.services.uploads import UploadService
+from tidegate.services.virtual import VirtualContent
 from tidegate.storage.factory import create_driver
 
 SERVICE_NAME = "tidegate"
@@ -80,13 +81,16 @@ def build(settings: Settings) -> Built:
     manifests = ManifestService(db, evaluator)
     metrics = RemoteMetrics()
     remote = RemoteContent(db, manifests, blobs, store, UploadStore(driver), metrics)
+    content = ContentRouter(LocalContent(manifests, blobs), {"remote": remote})
+    virtual = VirtualContent(content, names, evaluator)
+    content.register("virtual", virtual)
     services = Services(
         names=names,
         blobs=blobs,
         uploads=UploadService(db, UploadStore(driver)),
         manifests=manifests,
         catalog=CatalogService(db, names, evaluator),
-        content=ContentRouter(LocalContent(manifests, blobs), {"remote": remote}),
+        content=content,
         gatekeeper=gatekeeper,
         body_idle_timeout=settings.body_idle_timeout,
     )
@@ -111,7 +115,7 @@ def build(settings: Settings) -> Built:
                 audit,
                 PromotionService(db, names, evaluator, audit),
                 PropertyService(db, names, evaluator, audit),
-                RepositoryService(db, names, evaluator, audit),
+                RepositoryService(db, names, evaluator, audit, content),
                 SearchService(db, names, evaluator),
             )
         )

@@ -46,6 +46,30 @@ DEFAULT_GROUPS = ("developers", "testers", "operations", "ci")
 ActionName = Literal["read", "annotate", "deploy", "overwrite", "delete", "promote", "manage"]
 
 
+def virtual_cycle(members: Mapping[str, list[str]]) -> list[str] | None:
+    """A cycle among virtual repositories (``members``: each virtual's member keys), as the
+    path that closes it (``["docker", "release", "docker"]``), or None."""
+    done: set[str] = set()
+
+    def visit(key: str, path: list[str]) -> list[str] | None:
+        if key in path:
+            return [*path[path.index(key) :], key]
+        if key in done or key not in members:
+            return None
+        for member in members[key]:
+            found = visit(member, [*path, key])
+            if found:
+                return found
+        done.add(key)
+        return None
+
+    for key in sorted(members):
+        found = visit(key, [])
+        if found:
+            return found
+    return None
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -174,11 +198,25 @@ class Settings(_Strict):
                     f"repositories: virtual repository {r.key!r} lists unknown member(s) "
                     + ", ".join(missing)
                 )
+            if r.key in r.members:
+                raise ValueError(f"repositories: virtual repository {r.key!r} lists itself")
             if r.default_deploy and r.default_deploy not in r.members:
                 raise ValueError(
                     f"repositories: default_deploy {r.default_deploy!r} of {r.key!r} is not"
                     " one of its members"
                 )
+            kinds = {x.key: x.kind for x in repos}
+            if r.default_deploy and kinds.get(r.default_deploy) != "local":
+                raise ValueError(
+                    f"repositories: default_deploy {r.default_deploy!r} of {r.key!r} is a"
+                    f" {kinds.get(r.default_deploy)} repository; pushes land in a local one"
+                )
+        cycle = virtual_cycle({r.key: list(r.members) for r in repos if r.kind == "virtual"})
+        if cycle:
+            raise ValueError(
+                f"repositories: virtual repositories form a cycle: {' -> '.join(cycle)}"
+                f" (virtual {cycle[0]!r} would contain itself)"
+            )
         self._check_permission_targets()
         return self
 

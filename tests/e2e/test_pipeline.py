@@ -8,9 +8,8 @@ People are users in the default groups (created through ``/api/v1/users``), CI i
 account in ``ci`` that signs in with its access token; everyone runs the real ``tidegate`` CLI
 with ``TIDEGATE_URL``/``TIDEGATE_USERNAME``/``TIDEGATE_TOKEN`` and a private ``HOME``.
 
-1. a developer logs in with podman and pushes a real image to ``HOST/dev/shop/cart:1.4.0``.
-   PRODUCT.md pushes through the virtual address ``HOST/docker/...``; virtual repositories are
-   a later issue, so the developer pushes to ``dev`` directly;
+1. a developer logs in with podman and pushes a real image to ``HOST/docker/shop/cart:1.4.0``,
+   the virtual address; it lands in ``dev`` (docker's ``default_deploy``);
 2. CI attaches the build's SBOM to it (an OCI referrer, raw PUT) in ``dev`` and promotes it with
    ``tidegate promote dev/shop/cart:1.4.0 --to test``; the SBOM travels with the image (``test``
    takes nothing but promotions, so a referrer cannot be pushed there). The notification of the
@@ -23,7 +22,7 @@ with ``TIDEGATE_URL``/``TIDEGATE_USERNAME``/``TIDEGATE_TOKEN`` and a private ``H
 6. without ``qa.automated=passed`` the promotion is refused with exit code 7 and the failed
    condition, recorded in the lineage and the audit; pushes to prod are refused, admin's too;
 8. containerd pulls ``HOST/prod/shop/cart:1.4.0`` with a read-only service account's token
-   (``HOST/release/...`` is a virtual address, a later issue).
+   (the pull through the virtual ``HOST/release/...`` is in test_virtual.py).
 
 And ``tidegate search --prop qa.uat=passed`` shows operations the test and prod copies.
 
@@ -261,9 +260,10 @@ class Pipeline:
         return result
 
     def pushed(self, podman: Podman) -> Pushed:
-        """1. The developer's podman push of shop/cart:1.4.0 to dev."""
+        """1. The developer's podman push of shop/cart:1.4.0 through docker (it lands in dev)."""
         return self._once(
-            "pushed", lambda: self.podman_push(podman, self.corpus.app, f"dev/{IMAGE}:{VERSION}")
+            "pushed",
+            lambda: self.podman_push(podman, self.corpus.app, f"docker/{IMAGE}:{VERSION}"),
         )
 
     def sbom(self, podman: Podman) -> str:
@@ -367,10 +367,13 @@ def props_of(answer: dict[str, Any]) -> dict[str, list[str]]:
 
 
 # ---------------------------------------------------------------------- 1. the developer
-def test_1_developer_pushes_with_podman_to_dev(pipeline: Pipeline, podman: Podman) -> None:
+def test_1_developer_pushes_with_podman_through_docker_to_dev(
+    pipeline: Pipeline, podman: Podman
+) -> None:
     p = pipeline
     pushed = p.pushed(podman)
 
+    assert p.state(f"docker/{IMAGE}")[1][VERSION] == pushed.digest
     name = f"dev/{IMAGE}"
     assert VERSION in p.skopeo(p.developer).list_tags(p.ref(name))
     seen = p.skopeo(p.developer).inspect(p.ref(f"{name}:{VERSION}"))

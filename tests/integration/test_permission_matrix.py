@@ -10,9 +10,10 @@ manage):
   and must grant exactly the wire actions the role holds (pull = read, push = deploy,
   delete = delete); one request with a ``scope`` parameter per repository plus
   ``registry:catalog:*`` must grant the same, and the catalog lists only what the caller may read;
-- the wire, where the repository serves content (dev, test, prod are local; hub, docker and release
-  answer 405 UNSUPPORTED for content until the remote/virtual issue, so there only the token grants
-  are asserted), with the JWT:
+- the wire, where the repository holds content (dev, test, prod are local; hub is a remote and
+  docker and release are virtual addresses over them, tested in test_virtual.py, so there only
+  the token grants are asserted; the catalog lists ``docker/...`` and ``release/...`` names for
+  images of members the caller may read), with the JWT:
   read = GET the manifest (200, or 401 ``insufficient_scope``; with Basic credentials 403 DENIED);
   deploy = push blobs and a manifest under a new tag (201, or refused and the tag does not exist);
   overwrite = push a different manifest to an existing tag (201, or refused and the tag still
@@ -66,6 +67,7 @@ GROUPS = ("developers", "testers", "operations", "ci")
 # scenario 1), so the token grants push on ``docker/...`` to whoever may deploy into ``dev``;
 # the permissions held on ``docker`` itself stay those of the table.
 VIRTUAL_PUSH = {"docker": "dev"}
+VIRTUAL_MEMBERS = {"docker": ("dev", "test", "prod", "hub"), "release": ("prod", "hub")}
 
 _ALL_DEV = {"read", "annotate", "deploy", "overwrite", "delete"}
 _SHARED = {"hub": {"read"}, "docker": {"read"}, "release": {"read"}}
@@ -622,7 +624,12 @@ def test_catalog_is_granted_and_lists_only_readable_repositories(
     matrix: Matrix, label: str
 ) -> None:
     group = dict(PRINCIPALS)[label]
-    readable = sorted(r for r in LOCAL if "read" in EXPECTED[group][r])
+    readable = [r for r in LOCAL if "read" in EXPECTED[group][r]]
+    # a virtual lists the images of the members the caller may read, if it may read the virtual
+    for virtual, members in VIRTUAL_MEMBERS.items():
+        if "read" in EXPECTED[group][virtual] and set(members) & set(readable):
+            readable.append(virtual)
+    readable.sort()
     assert not matrix.catalog_problems[label], matrix.catalog_problems[label]
     assert sorted(matrix.catalog[label]) == readable
 

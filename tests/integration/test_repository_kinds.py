@@ -1,11 +1,11 @@
-"""The repository model holds all three kinds; this version serves local and remote ones and
-says so for the others."""
+"""The repository model holds all three kinds, and every kind is served through the one seam
+(services/content.py): local and virtual content here, remote content in test_remote.py."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tests.integration.conftest import error_code
+from tests.integration.conftest import error_code, image_manifest, push_manifest
 from tests.support.server import tidegate_server
 
 CONFIG = """
@@ -16,20 +16,20 @@ repositories:
 """
 
 
-def test_remote_and_virtual_repositories_answer_unsupported(tmp_path: Path) -> None:
+def test_virtual_repositories_serve_their_members(tmp_path: Path) -> None:
     config = tmp_path / "tidegate.yaml"
     config.write_text(CONFIG)
     with tidegate_server(tmp_path / "data", config=config) as server, server.client() as c:
-        # a remote is served (tests/integration/test_remote.py) and refuses writes
-        pushed = c.post("/v2/hub/app/blobs/uploads/")
+        body = image_manifest(c, "docker/app")  # blobs pushed through docker land in dev
+        r = push_manifest(c, "docker/app", "1.0", body)
+        assert r.status_code == 201, r.text
+        assert r.headers["location"].startswith("/v2/docker/app/manifests/sha256:")
+        assert c.get("/v2/dev/app/manifests/1.0").content == body
+        assert c.get("/v2/docker/app/manifests/1.0").content == body  # dev answers before hub
+        assert c.get("/v2/app/manifests/1.0").content == body  # default_repository: docker
+        assert c.get("/v2/docker/app/tags/list").json() == {"name": "docker/app", "tags": ["1.0"]}
+        assert c.get("/v2/_catalog").json() == {"repositories": ["dev/app", "docker/app"]}
+        pushed = c.post("/v2/hub/app/blobs/uploads/")  # a remote takes no pushes
         assert pushed.status_code == 405 and error_code(pushed) == "UNSUPPORTED"
-        assert "'hub' is a remote repository" in pushed.json()["errors"][0]["message"]
-        for key, kind in (("docker", "virtual"),):
-            r = c.get(f"/v2/{key}/library/alpine/manifests/3.20")
-            assert r.status_code == 405
-            assert error_code(r) == "UNSUPPORTED"
-            assert f"a {kind} repository" in r.json()["errors"][0]["message"]
-            assert c.post(f"/v2/{key}/app/blobs/uploads/").status_code == 405
-        routed = c.get("/v2/nope/app/tags/list")  # default_repository: docker
-        assert "'docker' is a virtual repository" in routed.json()["errors"][0]["message"]
-        assert c.get("/v2/_catalog").json() == {"repositories": []}
+        kinds = {r["key"]: r["kind"] for r in c.get("/api/v1/repositories").json()}
+        assert kinds == {"dev": "local", "hub": "remote", "docker": "virtual"}

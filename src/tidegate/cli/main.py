@@ -20,6 +20,7 @@ from tidegate.cli import (
     permissions,
     promote,
     props,
+    repos,
     search,
     service_accounts,
     tokens,
@@ -85,6 +86,8 @@ app.command()(promote.promote)
 app.add_typer(props.app, name="props")
 app.add_typer(gate.app, name="gate")
 app.command()(search.search)
+# Repositories: local, remote, virtual (docs/remote-virtual.md).
+app.add_typer(repos.app, name="repo")
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, delete, select, update
 
 from tidegate.db.content import _dialect_insert
+from tidegate.db.repositories import UPSTREAM_PASSWORD as UPSTREAM_PASSWORD
 from tidegate.db.tables import (
     remote_leases,
     remote_negative,
@@ -13,9 +14,6 @@ from tidegate.db.tables import (
     repository_secrets,
     tags,
 )
-
-UPSTREAM_PASSWORD = "upstream_password"
-
 
 # --- tag freshness -----------------------------------------------------------------------
 

@@ -53,6 +53,17 @@ class BlobService:
             q.link_blob(conn, ref.repository_id, ref.image, str(digest))
         return size
 
+    def link_served(self, ref: ImageRef, digest: Digest) -> int | None:
+        """Link a stored blob into ``ref`` after the caller's source (a virtual address)
+        served it to the caller; None when no stored blob has that digest."""
+        ref.require_push_allowed()
+        with self._db.transaction() as conn:
+            size = q.blob_size(conn, str(digest))
+            if size is None:
+                return None
+            q.link_blob(conn, ref.repository_id, ref.image, str(digest))
+        return size
+
     def delete(self, ref: ImageRef, digest: Digest) -> None:
         """Unlink a blob from ``ref``; the bytes stay until garbage collection."""
         ref.require_local()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tidegate.db import Database
@@ -12,7 +13,18 @@ from tidegate.db.records import RepositoryRecord
 from tidegate.errors import Denied, NameInvalid, NameUnknown, Unsupported
 from tidegate.oci.names import split_name
 
-_MISS_TTL = 1.0
+_REFRESH = 1.0  # cached rows are reloaded at most this old: another process's changes show
+
+
+def member_order(options: Mapping[str, object]) -> list[str]:
+    """The members of a virtual repository in resolution order: ``default_deploy`` first,
+    then the others as listed."""
+    raw = options.get("members")
+    members = [m for m in raw if isinstance(m, str)] if isinstance(raw, list) else []
+    first = options.get("default_deploy")
+    if isinstance(first, str) and first in members:
+        return [first, *(m for m in members if m != first)]
+    return members
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +44,15 @@ class ImageRef:
         return self.repository.options.get(key, default)
 
     def require_local(self) -> None:
+        if self.repository.kind == "virtual":
+            members = member_order(self.repository.options)
+            raise Unsupported(
+                f"repository {self.repository.key!r} is a virtual repository: it holds nothing"
+                " itself, so deletes, promotions and properties go to the member repository"
+                f" that holds the image (members in resolution order:"
+                f" {', '.join(members) or 'none'}), e.g."
+                f" {members[0] if members else '<member>'}/{self.image}"
+            )
         if self.repository.kind != "local":
             raise Unsupported(
                 f"repository {self.repository.key!r} is a {self.repository.kind} repository:"
@@ -56,33 +77,28 @@ class NameResolver:
         self.default_repository = default_repository
         self._cache: dict[str, RepositoryRecord] = {}
         self._lock = threading.Lock()
-        self._misses: dict[str, float] = {}
+        self._loaded_at = -_REFRESH
 
     def _load(self) -> dict[str, RepositoryRecord]:
+        loaded_at = time.monotonic()
         with self._db.read() as conn:
             records = {r.key: r for r in repo_queries.list_all(conn)}
         with self._lock:
             self._cache = records
+            self._loaded_at = loaded_at
         return records
 
     def repositories(self) -> list[RepositoryRecord]:
         return sorted(self._load().values(), key=lambda r: r.key)
 
     def repository(self, key: str) -> RepositoryRecord | None:
-        """The repository ``key``; an unknown key is looked up again at most once a second
-        (names routed to ``default_repository`` miss on every request)."""
-        record = self._cache.get(key)
-        if record is None:
-            now = time.monotonic()
-            if now - self._misses.get(key, -_MISS_TTL) < _MISS_TTL:
-                return None
-            record = self._load().get(key)
-            if record is None:
-                with self._lock:
-                    if len(self._misses) > 10_000:
-                        self._misses.clear()
-                    self._misses[key] = now
-        return record
+        """The repository ``key`` from the cached rows. They are reloaded when older than a
+        second (one query a second at most, however many names miss: names routed to
+        ``default_repository`` miss on every request), so changes made by another process
+        show within a second; this process reloads at once after its own changes."""
+        if time.monotonic() - self._loaded_at > _REFRESH:
+            self._load()
+        return self._cache.get(key)
 
     def locate(self, name: str) -> tuple[str, str]:
         """``(repository key, image)`` of a wire name (NameInvalid when malformed). A name whose

@@ -79,7 +79,11 @@ ACCESS: dict[tuple[str, str], Need] = {
     ("PATCH", "/properties"): SELF,
     ("DELETE", "/properties"): SELF,
     ("GET", "/repositories"): SELF,
+    ("POST", "/repositories"): ADMIN,
     ("GET", "/repositories/{key}"): SELF,
+    ("PATCH", "/repositories/{key}"): SELF,  # admin, or manage on the repository
+    ("DELETE", "/repositories/{key}"): ADMIN,
+    ("GET", "/repositories/{key}/resolve"): SELF,  # read on the virtual repository
     ("GET", "/repositories/{key}/gate"): SELF,
     ("PUT", "/repositories/{key}/gate"): SELF,
     ("GET", "/search"): SELF,  # the service lists only what the caller may read

@@ -36,12 +36,13 @@ async def list_tags(ctx: Ctx) -> Response:
     n, last = _page(ctx)
     fetch = None if n is None else n + 1
     tags = await ctx.services.content.of(ref).tags(ctx.caller.principal, ref, fetch, last)
+    name = ctx.params["name"]  # as the client asked (HOST/nginx stays nginx)
     headers = {}
     if n is not None and len(tags) > n:
         tags = tags[:n]
         if tags:
-            headers["Link"] = _link(f"/v2/{ref.name}/tags/list", n, tags[-1])
-    return JSONResponse({"name": ref.name, "tags": tags}, headers=headers)
+            headers["Link"] = _link(f"/v2/{name}/tags/list", n, tags[-1])
+    return JSONResponse({"name": name, "tags": tags}, headers=headers)
 
 
 async def catalog(ctx: Ctx) -> Response:

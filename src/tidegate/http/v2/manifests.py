@@ -43,7 +43,7 @@ async def put_manifest(ctx: Ctx) -> Response:
     response = Response(
         status_code=201,
         headers={
-            "Location": f"/v2/{ref.name}/manifests/{result.digest}",
+            "Location": f"/v2/{ctx.params['name']}/manifests/{result.digest}",
             "Docker-Content-Digest": str(result.digest),
         },
     )

@@ -11,6 +11,7 @@ from tidegate.http.auth import Requirement
 from tidegate.http.v2.context import Ctx
 from tidegate.oci.digest import Digest
 from tidegate.oci.ranges import parse_content_range
+from tidegate.services.blobs import BlobInfo
 from tidegate.services.names import ImageRef
 
 
@@ -23,11 +24,13 @@ def _session_headers(name: str, upload_id: str, size: int) -> dict[str, str]:
     }
 
 
-def _created(ref: ImageRef, digest: Digest) -> Response:
+def _created(name: str, digest: Digest) -> Response:
+    """``name``: the name the client used (a virtual address stays the virtual address, so the
+    client keeps using the scope its token covers)."""
     return Response(
         status_code=201,
         headers={
-            "Location": f"/v2/{ref.name}/blobs/{digest}",
+            "Location": f"/v2/{name}/blobs/{digest}",
             "Docker-Content-Digest": str(digest),
         },
     )
@@ -58,6 +61,17 @@ async def _mount_source(ctx: Ctx, digest: Digest) -> ImageRef | None:
     )
 
 
+async def _served_by(ctx: Ctx, source: ImageRef, digest: Digest) -> bool:
+    """Whether ``source``'s kind serves the stored blob ``digest`` to the caller."""
+    try:
+        found = await ctx.services.content.of(source).blob(
+            ctx.caller.principal, source, digest, True
+        )
+    except TidegateError:
+        return False
+    return isinstance(found, BlobInfo)
+
+
 async def start_upload(ctx: Ctx) -> Response:
     ref = ctx.push_ref()
     mount = ctx.query("mount")
@@ -69,15 +83,21 @@ async def start_upload(ctx: Ctx) -> Response:
         source = await _mount_source(ctx, digest) if digest else None
         if digest and source:
             mounted = await anyio.to_thread.run_sync(ctx.services.blobs.mount, ref, digest, source)
+            if mounted is None and await _served_by(ctx, source, digest):
+                # ``from`` is an address that holds nothing itself (a virtual repository):
+                # its kind found the blob in a member the caller may read
+                mounted = await anyio.to_thread.run_sync(
+                    ctx.services.blobs.link_served, ref, digest
+                )
             if mounted is not None:
-                return _created(ref, digest)
+                return _created(ctx.params["name"], digest)
     digest_text = ctx.query("digest")
     if digest_text is not None:
         digest = Digest.parse(digest_text)
         await ctx.services.uploads.push(ref, digest, ctx.body())
-        return _created(ref, digest)
+        return _created(ctx.params["name"], digest)
     upload_id = await anyio.to_thread.run_sync(ctx.services.uploads.start, ref)
-    return Response(status_code=202, headers=_session_headers(ref.name, upload_id, 0))
+    return Response(status_code=202, headers=_session_headers(ctx.params["name"], upload_id, 0))
 
 
 async def patch_upload(ctx: Ctx) -> Response:
@@ -85,7 +105,7 @@ async def patch_upload(ctx: Ctx) -> Response:
     upload_id = ctx.params["uuid"]
     content_range = parse_content_range(ctx.request.headers.get("content-range"))
     size = await ctx.services.uploads.append(ref, upload_id, ctx.body(), content_range)
-    return Response(status_code=202, headers=_session_headers(ref.name, upload_id, size))
+    return Response(status_code=202, headers=_session_headers(ctx.params["name"], upload_id, size))
 
 
 async def finish_upload(ctx: Ctx) -> Response:
@@ -97,14 +117,14 @@ async def finish_upload(ctx: Ctx) -> Response:
     digest = Digest.parse(digest_text)
     content_range = parse_content_range(ctx.request.headers.get("content-range"))
     await ctx.services.uploads.finish(ref, upload_id, digest, ctx.body(), content_range)
-    return _created(ref, digest)
+    return _created(ctx.params["name"], digest)
 
 
 async def upload_status(ctx: Ctx) -> Response:
     ref = ctx.push_ref()
     upload_id = ctx.params["uuid"]
     size = await anyio.to_thread.run_sync(ctx.services.uploads.status, ref, upload_id)
-    return Response(status_code=204, headers=_session_headers(ref.name, upload_id, size))
+    return Response(status_code=204, headers=_session_headers(ctx.params["name"], upload_id, size))
 
 
 async def cancel_upload(ctx: Ctx) -> Response:
