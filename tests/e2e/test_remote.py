@@ -367,21 +367,6 @@ def test_tidegate_as_upstream(work: Path, corpus: Corpus) -> None:
 
 
 # ---------------------------------------------------------------------- through the virtual
-def _virtual_served(proxy: Proxy) -> None:
-    """xfail, not fail, while this tree has no virtual kind (it lands from another branch):
-    only when Tidegate itself says the virtual repository is a kind it does not serve."""
-    r = httpx.get(
-        f"{proxy.server.url}/v2/docker/{ALPINE}/manifests/{ALPINE_TAG}",
-        auth=proxy.server.auth,
-        headers={"Accept": MANIFEST_ACCEPT},
-        timeout=30,
-    )
-    if r.status_code >= 400:
-        errors = r.json().get("errors") or [{}]
-        if errors[0].get("code") == "UNSUPPORTED" and "virtual" in errors[0].get("message", ""):
-            pytest.xfail(f"virtual repositories are not served by this tree: {errors[0]}")
-
-
 def test_scenario_9_through_the_virtual_and_one_part_names(
     work: Path, basic_upstream: Upstream, corpus: Corpus
 ) -> None:
@@ -390,7 +375,6 @@ def test_scenario_9_through_the_virtual_and_one_part_names(
     up = basic_upstream
     with proxy_site(work, up) as proxy:
         since = up.mark()
-        _virtual_served(proxy)
         through_virtual = f"{proxy.host}/docker/{ALPINE}:{ALPINE_TAG}"
         one_part = f"{proxy.host}/alpine:{ALPINE_TAG}"
         assert proxy.skopeo.inspect_raw(f"docker://{through_virtual}") == corpus.multi.raw
