@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from tests.integration.conftest import error_code, image_manifest, push_manifest
@@ -33,3 +34,24 @@ def test_virtual_repositories_serve_their_members(tmp_path: Path) -> None:
         assert pushed.status_code == 405 and error_code(pushed) == "UNSUPPORTED"
         kinds = {r["key"]: r["kind"] for r in c.get("/api/v1/repositories").json()}
         assert kinds == {"dev": "local", "hub": "remote", "docker": "virtual"}
+
+
+def test_a_push_through_the_virtual_works_while_the_remote_member_is_unreachable(
+    tmp_path: Path,
+) -> None:
+    """Docker Hub down must not stop R&D pushing through ``docker``: the "must I upload this
+    layer?" HEAD answers 404 even though ``hub`` could not be asked, while a pull that only
+    the remote could serve says why it failed."""
+    config = tmp_path / "tidegate.yaml"
+    config.write_text(CONFIG.replace("https://registry-1.docker.io", "http://127.0.0.1:1"))
+    with tidegate_server(tmp_path / "data", config=config) as server, server.client() as c:
+        layer = b"a layer nobody has pushed yet"
+        digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+        head = c.head(f"/v2/docker/shop/cart/blobs/{digest}")
+        assert head.status_code == 404
+        body = image_manifest(c, "docker/shop/cart", layer)
+        assert push_manifest(c, "docker/shop/cart", "1.4.0", body).status_code == 201
+        assert c.get("/v2/docker/shop/cart/manifests/1.4.0").content == body
+        pulled = c.get("/v2/docker/library/alpine/manifests/3.20")
+        assert pulled.status_code == 502 and error_code(pulled) == "UPSTREAM_UNAVAILABLE"
+        assert "upstream registry 127.0.0.1 is unavailable" in pulled.json()["errors"][0]["message"]

@@ -75,9 +75,19 @@ class RemoteContent:
 
     # --- manifests -----------------------------------------------------------------------
 
+    @staticmethod
+    def _canonical(ref: ImageRef) -> ImageRef:
+        """With ``library_prefix`` a one-part name is its ``library/`` name everywhere: in the
+        cache rows too, so ``hub/alpine`` and ``hub/library/alpine`` (and ``HOST/alpine``
+        through a virtual) are one cached image, fetched once."""
+        if "/" in ref.image or not ref.option("library_prefix", True):
+            return ref
+        return ImageRef(ref.repository, f"library/{ref.image}")
+
     async def manifest(
         self, principal: Principal, ref: ImageRef, reference: str, head: bool
     ) -> StoredManifest:
+        ref = self._canonical(ref)
         try:
             digest = Digest.parse(reference) if is_digest(reference) else None
             if digest is None:
@@ -325,7 +335,7 @@ class RemoteContent:
     async def blob(
         self, principal: Principal, ref: ImageRef, digest: Digest, head: bool
     ) -> BlobInfo | BlobStream:
-        return await self._blob_reads.blob(ref, digest, head)
+        return await self._blob_reads.blob(self._canonical(ref), digest, head)
 
     # --- listings ------------------------------------------------------------------------
 
@@ -333,6 +343,7 @@ class RemoteContent:
         self, principal: Principal, ref: ImageRef, n: int | None, last: str | None
     ) -> list[str]:
         """The upstream's tags (cache-through); the cached ones when it cannot answer."""
+        ref = self._canonical(ref)
         if not self._up.offline(ref):
             try:
                 found = await self._up.client(ref).tags(ref.image)
@@ -356,6 +367,7 @@ class RemoteContent:
         self, principal: Principal, ref: ImageRef, subject: Digest, artifact_type: str | None
     ) -> bytes:
         """The upstream's referrers API when it has one, else what is cached."""
+        ref = self._canonical(ref)
         if not self._up.offline(ref):
             body = await self._up.client(ref).referrers(ref.image, str(subject), artifact_type)
             if body is not None:

@@ -138,15 +138,18 @@ class VirtualContent:
         async def ask(member: ImageRef) -> BlobInfo | BlobStream:
             return await self._router.of(member).blob(principal, member, digest, head)
 
-        return await self._first(
-            principal,
-            ref,
-            ask,
-            BlobUnknown(
-                f"blob {digest} of {ref.image!r} is not in virtual repository"
-                f" {ref.repository.key!r}"
-            ),
+        missing = BlobUnknown(
+            f"blob {digest} of {ref.image!r} is not in virtual repository {ref.repository.key!r}"
         )
+        try:
+            return await self._first(principal, ref, ask, missing)
+        except TidegateError as exc:
+            # A blob HEAD is how every client asks "must I upload this layer?" before a push:
+            # a member that cannot answer (Docker Hub down behind ``hub``) must not fail a push
+            # through the virtual address. No member served it, so it is not here: 404.
+            if head and exc is not missing:
+                raise missing from None
+            raise
 
     async def tags(
         self,
