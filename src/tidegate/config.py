@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -67,6 +68,35 @@ def virtual_cycle(members: Mapping[str, list[str]]) -> list[str] | None:
         found = visit(key, [])
         if found:
             return found
+    return None
+
+
+def upstream_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a remote repository's upstream, or None when it can.
+
+    An upstream is ``http(s)://HOST[:PORT]`` and nothing else: a path, query or fragment would be
+    silently ignored by the registry protocol, and credentials in the URL would be shown to every
+    reader of the repository's settings (they go in ``upstream_username``/``upstream_password``,
+    which are never shown). The URL itself is never echoed, in case it holds a password.
+    """
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return "is not a valid URL; expected http(s)://HOST[:PORT]"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be http(s)://HOST[:PORT], e.g. https://registry-1.docker.io"
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        return (
+            "must not contain credentials (user:password@): set upstream_username and"
+            " upstream_password instead, which are stored apart and never shown"
+        )
+    extra = parts.path not in ("", "/") or parts.query or parts.fragment
+    if extra or any(c.isspace() for c in url):
+        return (
+            "must be http(s)://HOST[:PORT] without a path, query or fragment"
+            " (the registry API always lives under /v2/)"
+        )
     return None
 
 
@@ -187,11 +217,9 @@ class Settings(_Strict):
         for r in repos:
             if r.kind == "remote" and not r.upstream:
                 raise ValueError(f"repositories: remote repository {r.key!r} needs an upstream")
-            if r.upstream and not re.fullmatch(r"https?://[^/\s]+/?", r.upstream):
-                raise ValueError(
-                    f"repositories: upstream of {r.key!r} must be http(s)://HOST[:PORT],"
-                    f" not {r.upstream!r}"
-                )
+            problem = upstream_url_problem(r.upstream) if r.upstream else None
+            if problem:
+                raise ValueError(f"repositories: upstream of {r.key!r} {problem}")
             missing = [m for m in r.members if m not in known]
             if r.kind == "virtual" and missing:
                 raise ValueError(

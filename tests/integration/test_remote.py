@@ -410,6 +410,23 @@ def test_short_or_corrupt_blobs_are_never_kept(site: Site, client: httpx.Client,
     assert site.proxy.count("GET", f"/blobs/{image.layer_digest}") == before + 1
 
 
+def test_a_small_corrupt_blob_is_answered_502_and_not_kept(
+    site: Site, client: httpx.Client
+) -> None:
+    image = seed_image(site.upstream, site.work, "team/smallbad:1", os.urandom(64 << 10))
+    url = f"/v2/flaky/team/smallbad/blobs/{image.layer_digest}"
+    site.proxy.mode = "corrupt"
+    try:
+        r = client.get(url)
+    finally:
+        site.proxy.mode = "pass"
+    assert r.status_code == 502 and error_code(r) == "UPSTREAM_UNAVAILABLE", r.text
+    assert "nothing was kept" in r.json()["errors"][0]["message"]
+    assert "Traceback" not in site.server.log()
+    good = client.get(url)
+    assert good.status_code == 200 and good.content == image.layer
+
+
 def test_a_manifest_with_the_wrong_digest_is_not_kept(site: Site, client: httpx.Client) -> None:
     image = seed_image(site.upstream, site.work, "team/wrong:1", os.urandom(512))
     url = f"/v2/flaky/team/wrong/manifests/{image.digest}"
@@ -525,6 +542,108 @@ def test_credentials_never_appear_in_logs_or_answers(site: Site, client: httpx.C
     hub = client.get("/api/v1/repositories/hub").json()
     assert "upstream_password" not in hub["options"]
     assert hub["options"]["upstream_username"] == site.upstream.username
+
+
+def test_wrong_upstream_credentials_are_an_outage_not_a_missing_image(
+    site: Site, client: httpx.Client
+) -> None:
+    """A wrong password must not drop cached tags nor be remembered as "missing": the cache keeps
+    serving, uncached names get 502 naming the credentials, and fixing the password works at once
+    (also when it is changed twice within a second)."""
+    creds = {"upstream_username": site.upstream.username}
+    r = client.post(
+        "/api/v1/repositories",
+        json={
+            "key": "creds",
+            "kind": "remote",
+            "upstream": site.upstream.url,
+            "tag_ttl": 0,
+            **creds,
+            "upstream_password": site.upstream.password,
+        },
+    )
+    assert r.status_code == 201, r.text
+    pull(client, "creds/team/app", "1.0")  # cached with the right password
+    for wrong in ("wrong-1", "wrong-2"):  # two changes in the same second: the last one counts
+        r = client.patch("/api/v1/repositories/creds", json={"upstream_password": wrong})
+        assert r.status_code == 200, r.text
+    stale = client.get("/v2/creds/team/app/manifests/1.0", headers=ACCEPT)
+    assert stale.status_code == 200 and stale.content == site.app.manifest
+    r = client.get("/v2/creds/alpine/manifests/3.20", headers=ACCEPT)
+    assert r.status_code == 502 and error_code(r) == "UPSTREAM_UNAVAILABLE", r.text
+    assert "refused our credentials" in r.json()["errors"][0]["message"]
+    r = client.patch(
+        "/api/v1/repositories/creds", json={"upstream_password": site.upstream.password}
+    )
+    assert r.status_code == 200, r.text
+    set_at = r.json()["options"]["upstream_password_set_at"]
+    assert (
+        client.get("/api/v1/repositories/creds").json()["options"]["upstream_password_set_at"]
+        == set_at
+    )  # the answer shows the stamp of this change, not the previous one
+    r = client.get("/v2/creds/alpine/manifests/3.20", headers=ACCEPT)
+    assert r.status_code == 200 and r.content == site.alpine.manifest
+
+
+def test_negative_cache_is_forgotten_when_the_upstream_settings_change(
+    site: Site, client: httpx.Client
+) -> None:
+    r = client.post(
+        "/api/v1/repositories",
+        json={
+            "key": "moving",
+            "kind": "remote",
+            "upstream": site.upstream.url,
+            "upstream_username": site.upstream.username,
+            "upstream_password": site.upstream.password,
+            "negative_ttl": 3600,
+        },
+    )
+    assert r.status_code == 201, r.text
+    url = "/v2/moving/team/later/manifests/1"
+    missing = client.get(url, headers=ACCEPT)
+    assert missing.status_code == 404 and error_code(missing) == "MANIFEST_UNKNOWN"
+    assert "team/later:1" in missing.json()["errors"][0]["message"]  # names the tag
+    image = seed_image(site.upstream, site.work, "team/later:1", os.urandom(512))
+    remembered = client.get(url, headers=ACCEPT)
+    assert remembered.status_code == 404  # the negative cache answers for an hour ...
+    r = client.patch("/api/v1/repositories/moving", json={"tag_ttl": 10})
+    assert r.status_code == 200, r.text
+    r = client.get(url, headers=ACCEPT)  # ... unless the settings change
+    assert r.status_code == 200 and r.content == image.manifest
+
+
+@pytest.mark.parametrize(
+    ("upstream", "words"),
+    [
+        ("http://alice:s3cret-pw@127.0.0.1:5999", "must not contain credentials"),
+        ("http://127.0.0.1:5999/v2/library", "without a path"),
+        ("http://127.0.0.1:5999?x=1", "without a path, query or fragment"),
+        ("ftp://127.0.0.1:5999", "http(s)://HOST[:PORT]"),
+        ("http://127.0.0.1:notaport", "not a valid URL"),
+    ],
+)
+def test_upstream_urls_are_host_and_port_only(
+    client: httpx.Client, upstream: str, words: str
+) -> None:
+    r = client.post(
+        "/api/v1/repositories", json={"key": "badurl", "kind": "remote", "upstream": upstream}
+    )
+    assert r.status_code == 400, r.text
+    assert words in r.json()["message"]
+    assert "s3cret-pw" not in r.text
+    r = client.patch("/api/v1/repositories/hub", json={"upstream": upstream})
+    assert r.status_code == 400 and words in r.json()["message"]
+    assert client.get("/api/v1/repositories/badurl").status_code == 404
+
+
+def test_upstream_timeout_is_an_option_of_remotes(client: httpx.Client) -> None:
+    r = client.patch("/api/v1/repositories/fresh", json={"upstream_timeout": 12.5})
+    assert r.status_code == 200 and r.json()["options"]["upstream_timeout"] == 12.5
+    r = client.patch("/api/v1/repositories/fresh", json={"upstream_timeout": 0})
+    assert r.status_code == 400 and "upstream_timeout" in r.json()["message"]
+    r = client.patch("/api/v1/repositories/dev", json={"upstream_timeout": 5})
+    assert r.status_code == 400 and "not an option of a local repository" in r.json()["message"]
 
 
 def test_a_caller_without_read_on_the_remote_gets_nothing(site: Site, client: httpx.Client) -> None:

@@ -26,6 +26,16 @@ def test_an_upstream_must_be_an_http_origin(tmp_path: Path, upstream: str) -> No
         load_settings(config, environ={})
 
 
+def test_credentials_in_the_upstream_url_are_refused_and_not_echoed(tmp_path: Path) -> None:
+    config = tmp_path / "tidegate.yaml"
+    config.write_text(
+        "repositories:\n  - {key: hub, kind: remote, upstream: 'https://bob:pw-123@r.example'}\n"
+    )
+    with pytest.raises(ConfigInvalid, match="must not contain credentials") as caught:
+        load_settings(config, environ={})
+    assert "pw-123" not in str(caught.value)
+
+
 def test_the_upstream_password_is_hidden_in_the_effective_settings() -> None:
     settings = Settings.model_validate(
         {

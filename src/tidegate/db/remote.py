@@ -93,6 +93,11 @@ def clear_negative(conn: Connection, repository_id: int, image: str, reference: 
 # --- leases ------------------------------------------------------------------------------
 
 
+def forget_negatives(conn: Connection, repository_id: int) -> None:
+    """Drop every remembered "not upstream" of a repository (its upstream settings changed)."""
+    conn.execute(delete(remote_negative).where(remote_negative.c.repository_id == repository_id))
+
+
 def take_lease(conn: Connection, key: str, holder: str, expires_at: float, now: float) -> bool:
     """Insert the lease, or take over an expired one. True when ``holder`` now holds it."""
     # RETURNING, not rowcount: PostgreSQL's driver reports -1 for INSERT .. ON CONFLICT here

@@ -99,5 +99,5 @@ def set_upstream_password(conn: Connection, key: str, password: str | None) -> N
                 repository_id=record.id, name=UPSTREAM_PASSWORD, value=password
             )
         )
-        options["upstream_password_set_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        options["upstream_password_set_at"] = datetime.now(UTC).isoformat(timespec="microseconds")
     set_options(conn, key, options)

@@ -19,6 +19,7 @@ from tidegate.db import repositories as repo_q
 from tidegate.db import users as user_q
 from tidegate.errors import ConfigInvalid
 from tidegate.services.permissions import TargetView, anonymous_write_grants, write_target
+from tidegate.services.repositories import KIND_FIELDS
 
 TOKEN_SECRET = "token_signing_key"
 IDENTITY_DEFAULTS = "defaults_identity_v1"  # marker: the §3 groups and targets were created
@@ -94,8 +95,10 @@ class BootstrapResult:
 
 
 def _options(repo: RepositorySettings) -> dict[str, Any]:
+    """The options a repository of this kind takes (others would only confuse its views)."""
     data = repo.model_dump(exclude={"key", "kind", "stage", "upstream_password"}, mode="json")
-    return {k: v for k, v in data.items() if v not in (None, [], {})}
+    relevant = KIND_FIELDS[repo.kind]
+    return {k: v for k, v in data.items() if k in relevant and v not in (None, [], {})}
 
 
 def _create_repository(conn: Connection, repo: RepositorySettings) -> None:

@@ -8,8 +8,9 @@ the others poll the row, tail the same staging file when they share the storage,
 for the blob to appear.
 
 What a waiter is sent: the bytes in the order the upstream sent them, except the last byte,
-which is withheld until the whole blob is verified against its digest and size. A short or
-corrupt upstream body is discarded and every waiter's response is cut short, so no client
+which is withheld until the whole blob is verified against its digest and size (blobs up to
+``READ_STEP`` are sent only once verified). A short or corrupt upstream body is discarded and
+every waiter's response is cut short (or, before its first byte, answered 502), so no client
 ever receives a complete body with the wrong bytes, and nothing wrong is kept.
 """
 
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 import anyio.to_thread
 
 from tidegate.blobstore import BlobStore, UploadStore
-from tidegate.errors import BlobUnknown, TidegateError, UpstreamUnavailable
+from tidegate.errors import BlobUnknown, UpstreamUnavailable
 from tidegate.oci.digest import Digest
 from tidegate.storage import PathNotFound
 
@@ -33,11 +34,9 @@ FLUSH_BYTES = 1 << 20  # the fetching task writes, hashes (in a thread) and wake
 POLL_SECONDS = 0.05  # waiters in other processes look at the lease and the file this often
 
 
-class FetchFailed(TidegateError):
-    """Raised into the stream of a waiter when the fetch it follows failed: the response is
-    cut short. ``code`` is never sent (the headers are gone by then)."""
-
-    code = "UPSTREAM_UNAVAILABLE"
+class FetchFailed(UpstreamUnavailable):
+    """Raised into the stream of a waiter when the fetch it follows failed. Before the first
+    byte it is answered as 502 UPSTREAM_UNAVAILABLE; later the response is cut short."""
 
 
 @dataclass
@@ -86,11 +85,15 @@ async def stream_staged(
     while offset < size:
         progress = await status()
         if progress.error is not None:
-            raise FetchFailed(f"the upstream fetch of {digest} failed: {progress.error}")
+            raise FetchFailed(
+                f"the upstream fetch of blob {digest} failed and nothing was kept: {progress.error}"
+            )
         if progress.done:
             chunk = await anyio.to_thread.run_sync(_read_blob, store, digest, offset)
         else:
-            limit = min(progress.written, size - 1)  # the last byte waits for verification
+            # The last byte waits for verification; a blob of one read step waits whole, so a
+            # bad one is answered with an error instead of a cut-off body.
+            limit = min(progress.written, size - 1) if size > READ_STEP else 0
             if offset >= limit:
                 await wait()
                 continue

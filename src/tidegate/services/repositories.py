@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from tidegate.auth.permissions import PermissionEvaluator
 from tidegate.auth.principals import Action
-from tidegate.config import virtual_cycle
+from tidegate.config import upstream_url_problem, virtual_cycle
 from tidegate.db import Database
+from tidegate.db import remote as remote_q
 from tidegate.db import repositories as repo_q
 from tidegate.db.records import RepositoryRecord
 from tidegate.errors import Conflict, Denied, InvalidRequest, NotFound
@@ -45,12 +45,14 @@ KIND_FIELDS: dict[str, tuple[str, ...]] = {
         "tag_ttl",
         "offline",
         "negative_ttl",
+        "upstream_timeout",
         "allow_sparse",
     ),
     "virtual": ("members", "default_deploy"),
 }
 _BOOLS = {"allow_push", "immutable_tags", "protected", "allow_sparse", "library_prefix", "offline"}
 _COUNTS = {"quota", "tag_ttl", "negative_ttl"}
+_SECONDS = {"upstream_timeout"}
 _STRINGS = {"upstream", "upstream_username", "upstream_password", "default_deploy"}
 SECRET = "upstream_password"
 
@@ -115,16 +117,17 @@ def _check_values(key: str, kind: str, values: Mapping[str, Any]) -> None:
             raise InvalidRequest(f"{name} must be true or false")
         if name in _COUNTS and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise InvalidRequest(f"{name} must be a whole number, 0 or more")
+        if name in _SECONDS and (
+            isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 600
+        ):
+            raise InvalidRequest(f"{name} must be a number of seconds above 0 and at most 600")
         if name in _STRINGS and not isinstance(value, str):
             raise InvalidRequest(f"{name} must be a string")
     upstream = values.get("upstream")
     if upstream is not None:
-        parts = urlsplit(str(upstream))
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidRequest(
-                f"upstream {upstream!r} of {key!r} must be an http:// or https:// URL with a"
-                " host, e.g. https://registry-1.docker.io"
-            )
+        problem = upstream_url_problem(str(upstream))
+        if problem:
+            raise InvalidRequest(f"the upstream of {key!r} {problem}")
     members = values.get("members")
     if members is not None:
         if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
@@ -244,6 +247,10 @@ class RepositoryService:
             repo_q.update_row(conn, key, stage, options)
             if has_password:
                 repo_q.set_upstream_password(conn, key, None if password is None else str(password))
+                fresh = repo_q.get_by_key(conn, key)
+                options = fresh.options if fresh is not None else options  # the new stamp
+            if record.kind == "remote":  # what the old settings could not find may exist now
+                remote_q.forget_negatives(conn, record.id)
             view = RepositoryView(key, record.kind, stage, options)
             detail = {"changed": sorted(changes), **asdict_view(view)}
             if has_password:

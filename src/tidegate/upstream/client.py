@@ -7,8 +7,9 @@ scope until it expires, and retries the request once. Redirects are followed (Do
 blobs from a CDN; httpx drops ``Authorization`` when the origin changes).
 
 Errors: a 404 (and a 401/403 that survives authentication: Docker Hub's answer for names that
-do not exist) raises ``UpstreamNotFound``; anything else that is not an answer — connection
-refused, timeouts, 429, 5xx, a body that breaks off — raises ``UpstreamUnavailable``.
+do not exist) raises ``UpstreamNotFound``; credentials the upstream refuses (Basic, or its token
+service) raise ``UpstreamUnavailable``, as does anything else that is not an answer: connection
+refused, timeouts, 429, 5xx, a body that breaks off.
 """
 
 from __future__ import annotations
@@ -73,6 +74,16 @@ def _challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), dict(_CHALLENGE_PARAM.findall(rest))
 
 
+def _what(name: str, path: str) -> str:
+    """``name:tag``, ``name@digest``, ``blob D of name``: what a request asked for, in words."""
+    kind, _, reference = path.partition("/")
+    if kind == "manifests" and reference:
+        return f"{name}@{reference}" if ":" in reference else f"{name}:{reference}"
+    if kind == "blobs" and reference:
+        return f"blob {reference} of {name}"
+    return name
+
+
 class UpstreamClient:
     def __init__(
         self, config: UpstreamConfig, on_request: Callable[[str], None] | None = None
@@ -122,8 +133,10 @@ class UpstreamClient:
         obtained, instead of taking the challenge for a refusal."""
         scheme, params = _challenge(header)
         if scheme == "basic":
-            if self.config.username is None or (sent or "").startswith("Basic "):
-                return False  # no credentials, or these very credentials were refused
+            if self.config.username is None:
+                return False
+            if (sent or "").startswith("Basic "):
+                raise self._credentials_refused()
             self._basic = True
             return True
         if scheme != "bearer" or "realm" not in params:
@@ -144,6 +157,8 @@ class UpstreamClient:
                 f"its token service did not answer ({type(exc).__name__})"
             ) from None
         if response.status_code in (401, 403):
+            if self.config.username is not None:
+                raise self._credentials_refused()
             return False
         if response.status_code != 200:
             raise self._unavailable(f"its token service answered {response.status_code}")
@@ -157,6 +172,14 @@ class UpstreamClient:
             ) from None
         self._tokens[scope] = (token, time.monotonic() + max(expires_in - _TOKEN_MARGIN, 1.0))
         return True
+
+    def _credentials_refused(self) -> UpstreamUnavailable:
+        """Wrong upstream credentials are an outage of the remote, not a missing image: the
+        cache keeps serving what it holds and nothing is remembered as missing."""
+        return self._unavailable(
+            f"it refused our credentials (user {self.config.username!r}): check the"
+            " repository's upstream_username and upstream_password"
+        )
 
     def _unavailable(self, what: str) -> UpstreamUnavailable:
         return UpstreamUnavailable(f"the upstream registry {self._host} is unavailable: {what}")
@@ -193,8 +216,12 @@ class UpstreamClient:
             if status < 300:
                 return response
             await response.aclose()
+            if status == 401 and auth.get("Authorization", "").startswith("Basic "):
+                raise self._credentials_refused()
             if status in (401, 403, 404):
-                raise UpstreamNotFound(f"the upstream registry {self._host} does not know {name}")
+                raise UpstreamNotFound(
+                    f"the upstream registry {self._host} does not know {_what(name, path)}"
+                )
             if status == 429:
                 raise self._unavailable("it is rate-limiting us (429 Too Many Requests)")
             raise self._unavailable(f"it answered {status}")

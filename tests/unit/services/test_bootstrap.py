@@ -98,6 +98,9 @@ def test_first_start_creates_the_default_installation(db: Database) -> None:
     assert repos["docker"].options["members"] == ["dev", "test", "prod", "hub"]
     assert repos["docker"].options["default_deploy"] == "dev"
     assert repos["release"].options["members"] == ["prod", "hub"]
+    # each repository shows only options of its kind (no allow_push on a cache, no TTL on dev)
+    assert "allow_push" not in repos["hub"].options and "tag_ttl" not in repos["dev"].options
+    assert "upstream" not in repos["docker"].options
     assert admin is not None and admin.is_admin and admin.kind == "user" and not admin.disabled
     assert sorted(group_names(db)) == sorted(DEFAULT_GROUPS)
     assert target_names(db) == ["dev", "prod", "shared", "test"]

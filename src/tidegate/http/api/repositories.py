@@ -27,9 +27,10 @@ class Repository(Strict):
 
 class RepositoryOptions(Strict):
     """Options by kind — local: allow_push, immutable_tags, protected, quota, gate,
-    allow_sparse; remote: upstream, upstream_username, upstream_password (write-only),
-    library_prefix, tag_ttl, offline, negative_ttl, allow_sparse; virtual: members (in
-    resolution order), default_deploy (a local member; receives pushes, resolved first)."""
+    allow_sparse; remote: upstream (http(s)://HOST[:PORT]), upstream_username,
+    upstream_password (write-only), library_prefix, tag_ttl, offline, negative_ttl,
+    upstream_timeout (seconds), allow_sparse; virtual: members (in resolution order),
+    default_deploy (a local member; receives pushes, resolved first)."""
 
     stage: str | None = None
     allow_push: bool | None = None
@@ -45,6 +46,7 @@ class RepositoryOptions(Strict):
     tag_ttl: int | None = None
     offline: bool | None = None
     negative_ttl: int | None = None
+    upstream_timeout: float | None = None
     members: list[str] | None = None
     default_deploy: str | None = None
 

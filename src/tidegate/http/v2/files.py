@@ -6,10 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import anyio.to_thread
+import structlog
 from starlette.types import Receive, Scope, Send
 
+from tidegate.errors import TidegateError
+from tidegate.http.errors import oci_error_response
 from tidegate.services.blobs import BlobInfo, BlobService
 from tidegate.services.content import BlobStream
+
+log = structlog.get_logger("tidegate.http")
 
 _INLINE_MAX = 64 * 1024  # small blobs are read on the event loop: no thread hand-off
 
@@ -72,14 +77,26 @@ class BlobResponse:
 
 
 class StreamedBlobResponse:
-    """A blob sent while its bytes arrive (``BlobStream``): full length, no Range. An error in
-    the stream ends the response early; the client sees a short body and retries."""
+    """A blob sent while its bytes arrive (``BlobStream``): full length, no Range.
+
+    The first bytes are awaited before the headers, so a fetch that has already failed is
+    answered with its error (502 ``UPSTREAM_UNAVAILABLE``); a failure later ends the response
+    early (the client sees a short body and retries) and is logged as a warning: it is the
+    expected outcome of an upstream that breaks off or sends wrong bytes."""
 
     def __init__(self, stream: BlobStream, head: bool) -> None:
         self.stream = stream
         self.head = head
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        chunks = aiter(self.stream.chunks)
+        first = b""
+        if not self.head:
+            try:
+                first = await anext(chunks, b"")
+            except TidegateError as exc:
+                await oci_error_response(exc)(scope, receive, send)
+                return
         digest = str(self.stream.digest).encode()
         headers = [
             (b"content-type", b"application/octet-stream"),
@@ -91,7 +108,15 @@ class StreamedBlobResponse:
         if self.head:
             await send({"type": "http.response.body", "body": b""})
             return
-        async for chunk in self.stream.chunks:
-            if chunk:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        try:
+            if first:
+                await send({"type": "http.response.body", "body": first, "more_body": True})
+            async for chunk in chunks:  # the same iterator, after its first chunk
+                if chunk:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except TidegateError as exc:
+            # Headers are gone: returning without the last body message makes the server
+            # close the connection, which is how a client learns the body is incomplete.
+            log.warning("blob response cut short", digest=str(self.stream.digest), error=str(exc))
+            return
         await send({"type": "http.response.body", "body": b""})
