@@ -10,7 +10,6 @@ remote member is reached through the same seam and is tested with the remote kin
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.support.pushes import push, push_blob, sha256, unique
 from tests.support.server import RunningServer, tidegate_server
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -103,29 +103,6 @@ def dave(env: Env) -> Iterator[httpx.Client]:
 def tess(env: Env) -> Iterator[httpx.Client]:
     with env.client("tess") as c:
         yield c
-
-
-def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def unique(prefix: str = "shop/cart") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def push_blob(c: httpx.Client, name: str, data: bytes) -> str:
-    r = c.post(f"/v2/{name}/blobs/uploads/", params={"digest": sha256(data)}, content=data)
-    assert r.status_code == 201, r.text
-    return sha256(data)
-
-
-def push(c: httpx.Client, name: str, ref: str, body: dict[str, Any]) -> tuple[bytes, str]:
-    raw = json.dumps(body).encode()
-    r = c.put(
-        f"/v2/{name}/manifests/{ref}", content=raw, headers={"Content-Type": body["mediaType"]}
-    )
-    assert r.status_code == 201, r.text
-    return raw, sha256(raw)
 
 
 def image_body(c: httpx.Client, name: str, layer: bytes | None = None) -> dict[str, Any]:
