@@ -24,6 +24,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.support.postgres import database_for
 from tests.support.pushes import push, push_blob, sha256, unique
 from tests.support.server import RunningServer, tidegate_server
 
@@ -71,20 +72,7 @@ class Env:
 def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('promotion-sqlite') / 'tidegate.db'}"
-        return
-    server = str(request.getfixturevalue("postgres_server"))
-    name = f"tidegate_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.replace("/postgres?", f"/{name}?", 1)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    yield from database_for(request, tmp_path_factory, "promotion")
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,13 @@ import shutil
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
 
 from tests.support.server import free_port
 
@@ -91,3 +95,30 @@ def postgres_cluster() -> Iterator[str]:
             capture_output=True,
         )
         shutil.rmtree(base, ignore_errors=True)
+
+
+@contextmanager
+def fresh_database(server: str) -> Iterator[str]:
+    """A new, empty database on ``server`` (a URL to its ``postgres`` database), dropped after."""
+    name = f"tidegate_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.replace("/postgres?", f"/{name}?", 1)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def database_for(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, label: str
+) -> Iterator[str]:
+    """For a fixture parametrised ``["sqlite", "postgresql"]``: a SQLite file or a fresh
+    database on the session's PostgreSQL server (``yield from database_for(...)``)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp(f'{label}-sqlite') / 'tidegate.db'}"
+        return
+    with fresh_database(str(request.getfixturevalue("postgres_server"))) as url:
+        yield url
