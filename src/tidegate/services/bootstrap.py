@@ -19,6 +19,7 @@ from tidegate.db import repositories as repo_q
 from tidegate.db import users as user_q
 from tidegate.errors import ConfigInvalid
 from tidegate.services.permissions import TargetView, anonymous_write_grants, write_target
+from tidegate.services.retention import parse_policy
 
 TOKEN_SECRET = "token_signing_key"
 IDENTITY_DEFAULTS = "defaults_identity_v1"  # marker: the §3 groups and targets were created
@@ -95,6 +96,8 @@ class BootstrapResult:
 
 def _options(repo: RepositorySettings) -> dict[str, Any]:
     data = repo.model_dump(exclude={"key", "kind", "stage", "upstream_password"}, mode="json")
+    if repo.retention is not None:  # validated at start (cli): stored in its normal form
+        data["retention"] = parse_policy(repo.retention).as_dict()
     return {k: v for k, v in data.items() if v not in (None, [], {})}
 
 
