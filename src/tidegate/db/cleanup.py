@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -22,6 +22,11 @@ from tidegate.db.tables import (
 )
 
 _BATCH = 500
+
+
+def aware(value: datetime) -> datetime:
+    """SQLite returns times without their zone; every time stored is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _batches(values: Iterable[Any]) -> Iterable[list[Any]]:
@@ -67,7 +72,7 @@ def repository_state(
         ).where(manifests.c.repository_id == repository_id)
     ):
         rows[int(r.id)] = ManifestRow(
-            int(r.id), r.image, r.digest, r.subject, r.artifact_type, r.created_at
+            int(r.id), r.image, r.digest, r.subject, r.artifact_type, aware(r.created_at)
         )
     refs = conn.execute(
         select(
@@ -93,7 +98,7 @@ def repository_state(
         if row is not None:
             row.properties.setdefault(key, []).append(value)
     tag_rows = [
-        TagRow(r.image, r.name, r.digest, r.updated_at)
+        TagRow(r.image, r.name, r.digest, aware(r.updated_at))
         for r in conn.execute(
             select(tags.c.image, tags.c.name, tags.c.digest, tags.c.updated_at).where(
                 tags.c.repository_id == repository_id
@@ -169,7 +174,15 @@ def insert_plan(conn: Connection, values: dict[str, Any]) -> None:
 
 def get_plan(conn: Connection, plan_id: str) -> dict[str, Any] | None:
     row = conn.execute(select(*PLAN_COLUMNS).where(cleanup_plans.c.id == plan_id)).first()
-    return dict(row._mapping) if row else None
+    return _plan(row) if row else None
+
+
+def _plan(row: Any) -> dict[str, Any]:
+    plan = dict(row._mapping)
+    for key in ("created_at", "expires_at", "applied_at"):
+        if plan[key] is not None:
+            plan[key] = aware(plan[key])
+    return plan
 
 
 def list_plans(conn: Connection, repositories: list[str], limit: int) -> list[dict[str, Any]]:
@@ -182,7 +195,7 @@ def list_plans(conn: Connection, repositories: list[str], limit: int) -> list[di
         .order_by(cleanup_plans.c.created_at.desc(), cleanup_plans.c.id)
         .limit(limit)
     )
-    return [dict(r._mapping) for r in rows]
+    return [_plan(r) for r in rows]
 
 
 def claim_plan(conn: Connection, plan_id: str, actor: str, now: datetime) -> bool:

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, delete, insert, select
 
 from tidegate.db import content as content_q
 from tidegate.db import properties as props_q
+from tidegate.db.cleanup import aware
 from tidegate.db.promotions import references
 from tidegate.db.tables import manifest_references, manifests, trash, trash_references
 
@@ -143,7 +144,11 @@ def _insert(conn: Connection, **values: Any) -> int:
 
 
 def _record(row: Any) -> TrashRecord:
-    return TrashRecord(**row._mapping)
+    values = dict(row._mapping)
+    for key in ("created_at", "deleted_at", "expires_at"):
+        if values[key] is not None:
+            values[key] = aware(values[key])
+    return TrashRecord(**values)
 
 
 def get_entry(conn: Connection, entry_id: int) -> TrashRecord | None:
