@@ -40,7 +40,6 @@ ENV_KEYS: dict[str, str] = {
     "TIDEGATE_BODY_IDLE_TIMEOUT": "body_idle_timeout",
     "TIDEGATE_LOGIN_FAILURES": "login_failures",
     "TIDEGATE_LOGIN_FAILURE_WINDOW": "login_failure_window",
-    "TIDEGATE_TRASH_DAYS": "trash_days",
 }
 
 DEFAULT_GROUPS = ("developers", "testers", "operations", "ci")
