@@ -12,8 +12,6 @@ the reason), that a plan is applied once and expires, and the audit and events o
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -33,6 +31,14 @@ from tidegate.db import repositories as repo_q
 from tidegate.db.records import RepositoryRecord
 from tidegate.errors import Conflict, Denied, InvalidRequest, NotFound, TidegateError
 from tidegate.services.audit import Actor, AuditLog
+from tidegate.services.cleanup_items import (
+    fingerprint,
+    is_protected,
+    plan_view,
+    property_change,
+    public,
+    sorted_properties,
+)
 from tidegate.services.names import NameResolver
 from tidegate.services.retention import (
     Candidate,
@@ -50,66 +56,6 @@ log = structlog.get_logger("tidegate.cleanup")
 PLAN_TTL = timedelta(hours=24)
 # The actor of scheduled runs: may delete anywhere, but protected repositories stay untouched.
 SCHEDULER = Principal("service", "tidegate-retention", is_admin=True)
-
-
-def is_protected(record: RepositoryRecord) -> bool:
-    """A repository is protected when its option says so; without the option, when its stage
-    is ``prod``."""
-    value = record.options.get("protected")
-    return value if isinstance(value, bool) else record.stage == "prod"
-
-
-def fingerprint(digest: str, tags: list[str], properties: Mapping[str, list[str]]) -> str:
-    canonical = json.dumps(
-        {"digest": digest, "tags": sorted(tags), "properties": _sorted(properties)},
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _sorted(properties: Mapping[str, list[str]]) -> dict[str, list[str]]:
-    return {k: sorted(v) for k, v in sorted(properties.items())}
-
-
-def _property_change(before: Mapping[str, list[str]], after: Mapping[str, list[str]]) -> str:
-    was = {(k, v) for k, vs in before.items() for v in vs}
-    now = {(k, v) for k, vs in after.items() for v in vs}
-    parts = []
-    added = sorted(now - was)
-    removed = sorted(was - now)
-    if added:
-        parts.append("added " + ", ".join(f"{k}={v}" for k, v in added[:5]))
-    if removed:
-        parts.append("removed " + ", ".join(f"{k}={v}" for k, v in removed[:5]))
-    return "; ".join(parts)
-
-
-def _public(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in item.items() if k != "expect"}
-
-
-def _view(plan: Mapping[str, Any], with_items: bool = True) -> dict[str, Any]:
-    items = plan["items"] or []
-    view = {
-        "id": plan["id"],
-        "repository": plan["repository"],
-        "actor": plan["actor"],
-        "created_at": plan["created_at"],
-        "expires_at": plan["expires_at"],
-        "state": plan["state"],
-        "policy": plan["policy"],
-        "count": len(items),
-        "refused_count": len(plan["refused"] or []),
-        "bytes_freed": sum(int(i.get("bytes_freed") or 0) for i in items),
-        "applied_at": plan["applied_at"],
-        "applied_by": plan["applied_by"],
-        "result": plan["result"],
-    }
-    if with_items:
-        view["items"] = [_public(i) for i in items]
-        view["refused"] = list(plan["refused"] or [])
-    return view
 
 
 class CleanupService:
@@ -234,7 +180,7 @@ class CleanupService:
                 repo,
                 {"plan_id": plan_id, "items": len(items), "refused": len(refused)},
             )
-        return _view({**values, "applied_at": None, "applied_by": None, "result": None})
+        return plan_view({**values, "applied_at": None, "applied_by": None, "result": None})
 
     def _select(
         self,
@@ -271,15 +217,15 @@ class CleanupService:
         selection = select(policy, list(images.values()), now)
         protected = is_protected(record)
         items: list[dict[str, Any]] = []
-        refused = [self._item(record.key, c, by_key) for c in selection.refused]
+        refused = [public(self._item(record.key, c, by_key)) for c in selection.refused]
         for c in selection.items:
             item = self._item(record.key, c, by_key)
             if protected:
                 why = f"repository {record.key!r} is protected; cleanup never touches it"
-                refused.append({**_public(item), "reason": f"{why} (selected: {c.reason})"})
+                refused.append({**public(item), "reason": f"{why} (selected: {c.reason})"})
             elif not self._evaluator.allowed(principal, record.key, c.image, Action.DELETE):
                 why = f"{principal.name} may not delete in {record.key}/{c.image}"
-                refused.append({**_public(item), "reason": f"{why} (selected: {c.reason})"})
+                refused.append({**public(item), "reason": f"{why} (selected: {c.reason})"})
             else:
                 items.append(item)
         self._bytes_freed(conn, items, by_key)
@@ -291,7 +237,7 @@ class CleanupService:
         self, repo: str, c: Candidate, by_key: Mapping[tuple[str, str], cleanup_q.ManifestRow]
     ) -> dict[str, Any]:
         row = by_key.get((c.image, c.digest))
-        props = _sorted(row.properties) if row is not None else {}
+        props = sorted_properties(row.properties) if row is not None else {}
         tags = [c.tag] if c.tag is not None else list(c.tags)
         return {
             "kind": "tag" if c.tag is not None else "manifest",
@@ -346,7 +292,7 @@ class CleanupService:
             principal, plan["repository"], "", Action.READ
         ):
             raise NotFound(f"no cleanup plan {plan_id!r}")
-        return _view(plan)
+        return plan_view(plan)
 
     def plans(
         self, principal: Principal, repo: str | None = None, limit: int = 50
@@ -355,7 +301,7 @@ class CleanupService:
         keys = [k for k in keys if self._evaluator.allowed(principal, k, "", Action.READ)]
         with self._db.read() as conn:
             plans = cleanup_q.list_plans(conn, keys, max(1, min(limit, 1000)))
-        return [_view(p, with_items=False) for p in plans]
+        return [plan_view(p, with_items=False) for p in plans]
 
     # --- apply ---------------------------------------------------------------------------
 
@@ -394,9 +340,9 @@ class CleanupService:
                     if reason is not None:
                         raise _Refused(reason)
             except TidegateError as exc:
-                refused.append({**_public(item), "reason": exc.message})
+                refused.append({**public(item), "reason": exc.message})
                 continue
-            done.append(_public(item))
+            done.append(public(item))
         result = {
             "plan_id": plan_id,
             "repository": repo,
@@ -458,7 +404,9 @@ class CleanupService:
         if manifest is None:
             return f"manifest {digest} is no longer in {record.key}/{image}"
         props_q.lock_manifest(conn, manifest.id)
-        change = _property_change(expect["properties"], _sorted(props_q.get(conn, manifest.id)))
+        change = property_change(
+            expect["properties"], sorted_properties(props_q.get(conn, manifest.id))
+        )
         if change:
             return f"properties of {digest} changed since planning ({change})"
         if item["kind"] == "tag":
