@@ -176,3 +176,16 @@ def test_scheduled_policies_run_when_due_and_never_in_protected_repositories(
     assert again["dev"]["applied"] == 1
     with db.read() as conn:
         assert cq.list_tags(conn, dev, IMAGE, None, None) == ["4-SNAPSHOT"]
+
+
+def test_without_a_trash_deletions_are_final(db: Database) -> None:
+    with db.transaction() as conn:
+        repo = rq.create(conn, "dev", "local", "dev", {}).id
+    d = put(db, repo, "gone", "1.0")
+    with db.transaction() as conn:
+        assert TrashBin(0).tag(conn, repo, IMAGE, "1.0", "dave", "test") == d
+        assert TrashBin(0).manifest(conn, repo, IMAGE, d, "dave", "test")
+        assert not TrashBin(0).manifest(conn, repo, IMAGE, d, "dave", "test")
+    with db.read() as conn:
+        assert cq.get_manifest(conn, repo, IMAGE, d) is None
+        assert trashq.list_entries(conn, [repo]) == []

@@ -42,7 +42,7 @@ def read_policy(path: Path) -> dict[str, Any]:
     if isinstance(data, list):
         data = {"rules": data}
     if not isinstance(data, dict):
-        raise CliError(f"{path} must hold a policy {{rules: [...]}} or a list of rules", 1)
+        raise CliError(f"{path} must hold a policy {{rules: [...]}} or a list of rules", EXIT_USAGE)
     return data
 
 
