@@ -378,6 +378,8 @@ def test_who_may_plan_and_apply(
     assert p["items"] == []
     [refused] = mine(p["refused"], img)
     assert "repository 'prod' is protected" in refused["reason"]
+    r = dave.post(f"/api/v1/cleanup/plans/{p['id']}/apply")
+    assert r.status_code == 403 and "needs delete" in r.json()["message"]
     assert admin.post(f"/api/v1/cleanup/plans/{p['id']}/apply").json()["applied"] == []
     assert admin.get(f"/v2/prod/{img}/manifests/1.0").status_code == 200
 
