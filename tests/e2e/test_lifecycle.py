@@ -241,3 +241,18 @@ def test_7_snapshot_cleanups_in_dev_leave_every_prod_image_byte_exact(
     back = p.pull_dir(dev, "dev/shop/cart:1.5.0-SNAPSHOT", tmp_path / "restored")
     for layer in snap["layers"]:
         assert sha256_digest(back[layer["digest"].split(":", 1)[1]]) == layer["digest"]
+
+    # an index comes back after its platform manifests (the error says which entries first)
+    entries = p.cli_json(p.developer, "trash", "list", "--repo", "dev", "--image", "shop/multi")
+    index = next(
+        e for e in entries if e["digest"] == corpus.multi.digest and e["kind"] == "manifest"
+    )
+    early = p.tidegate(p.developer, "trash", "restore", str(index["id"]))
+    assert early.returncode == 5 and "restore those first" in early.stderr, describe(early)
+    for child in (corpus.amd64, corpus.arm64):
+        entry = next(e for e in entries if e["digest"] == child.digest)
+        p.cli_json(p.developer, "trash", "restore", str(entry["id"]))
+    assert p.cli_json(p.developer, "trash", "restore", str(index["id"]))["tags_restored"] == ["2.0"]
+    assert dev.inspect_raw(p.ref("dev/shop/multi:2.0")) == corpus.multi.raw
+    again = p.pull_dir(dev, "dev/shop/multi:2.0", tmp_path / "multi-restored")
+    assert again == before["prod/shop/multi:2.0"]  # the same bytes prod serves
