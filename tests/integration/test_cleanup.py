@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -442,3 +443,26 @@ def test_retention_policies_in_the_api_and_cli(
     assert admin.get("/api/v1/repositories/dev/retention").status_code == 404
     r = plan(dave, "dev")
     assert r.status_code == 400 and "has no retention policy" in r.json()["message"]
+
+
+def test_two_applies_of_one_plan_at_once_apply_it_once(dave: httpx.Client, env: Env) -> None:
+    img = unique()
+    for n in range(3):
+        image(dave, f"dev/{img}", f"{n}-SNAPSHOT", [uuid.uuid4().bytes])
+    p = plan(dave, "dev", SNAPSHOTS).json()
+    answers: list[httpx.Response] = []
+
+    def apply() -> None:
+        with env.client("dave") as c:
+            answers.append(c.post(f"/api/v1/cleanup/plans/{p['id']}/apply"))
+
+    threads = [threading.Thread(target=apply) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.status_code for r in answers) == [200, 409, 409, 409]
+    [winner] = [r.json() for r in answers if r.status_code == 200]
+    assert len(mine(winner["applied"], img)) == 3
+    trash = dave.get("/api/v1/trash", params={"repo": "dev", "image": img}).json()
+    assert len(trash) == 3  # each manifest trashed once
