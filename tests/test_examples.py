@@ -46,6 +46,21 @@ def test_config_check_names_the_bad_key(tmp_path: Path) -> None:
             "repositories:\n  - {key: docker, kind: virtual, members: [dev]}\n",
             "unknown member(s) dev",
         ),
+        (
+            "repositories:\n  - key: dev\n    retention:"
+            " {rules: [{tags: '*', older_than: 14 days}]}\n",
+            "repositories.0.retention.rules[0].older_than: '14 days' is not a duration",
+        ),
+        (
+            "repositories:\n  - key: dev\n    retention:"
+            " {rules: [{tags: 'v[0-9]', keep_last: 1}]}\n",
+            "repositories.0.retention.rules[0].tags: 'v[0-9]' is not a tag glob",
+        ),
+        (
+            "repositories:\n  - key: dev\n    retention:"
+            " {rules: [{tags: '*', keep_last: 1, where: ['Bad=x']}]}\n",
+            "repositories.0.retention.rules[0].where[0]",
+        ),
     ],
 )
 def test_repositories_that_do_not_fit_together_are_refused(

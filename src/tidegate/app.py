@@ -31,6 +31,7 @@ from tidegate.services.audit import AuditLog
 from tidegate.services.blobs import BlobService
 from tidegate.services.bootstrap import token_secret
 from tidegate.services.catalog import CatalogService
+from tidegate.services.cleanup import CleanupService
 from tidegate.services.content import ContentRouter, LocalContent
 from tidegate.services.identity import IdentityService
 from tidegate.services.manifests import ManifestService
@@ -42,6 +43,7 @@ from tidegate.services.properties import PropertyService
 from tidegate.services.remote import RemoteContent
 from tidegate.services.repositories import RepositoryService
 from tidegate.services.search import SearchService
+from tidegate.services.trash import TrashBin, TrashService
 from tidegate.services.uploads import UploadService
 from tidegate.services.virtual import VirtualContent
 from tidegate.storage.factory import create_driver
@@ -78,7 +80,8 @@ def build(settings: Settings) -> Built:
     permissions = PermissionTargetService(db, identity_state, evaluator, audit)
     store = BlobStore(driver)
     blobs = BlobService(db, store, names)
-    manifests = ManifestService(db, evaluator)
+    trash = TrashBin(settings.trash_days)
+    manifests = ManifestService(db, evaluator, trash)
     metrics = RemoteMetrics()
     remote = RemoteContent(db, manifests, blobs, store, UploadStore(driver), metrics)
     content = ContentRouter(LocalContent(manifests, blobs), {"remote": remote})
@@ -117,6 +120,8 @@ def build(settings: Settings) -> Built:
                 PropertyService(db, names, evaluator, audit),
                 RepositoryService(db, names, evaluator, audit, content),
                 SearchService(db, names, evaluator),
+                CleanupService(db, names, evaluator, audit, trash),
+                TrashService(db, names, evaluator, audit),
             )
         )
 

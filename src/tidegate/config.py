@@ -113,7 +113,7 @@ class RepositorySettings(_Strict):
     key: str
     kind: Literal["local", "remote", "virtual"] = "local"
     stage: str | None = None
-    protected: bool = False
+    protected: bool | None = None  # None: protected when the stage is prod
     allow_push: bool = True
     immutable_tags: bool = False
     allow_sparse: bool = False
@@ -181,6 +181,7 @@ class Settings(_Strict):
     permission_targets: list[PermissionTargetSettings] | None = None  # first start; None: §3
     login_failures: int = Field(default=10, ge=1, le=10_000)
     login_failure_window: float = Field(default=60.0, gt=0, le=86_400)
+    trash_days: int = Field(default=14, ge=0, le=3650)  # 0: deletions are final at once
 
     @field_validator("default_repository")
     @classmethod

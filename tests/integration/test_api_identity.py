@@ -87,6 +87,12 @@ EXPECTED_PATHS = {
     "/api/v1/promotions": {"get", "post"},
     "/api/v1/properties": {"get", "put", "patch", "delete"},
     "/api/v1/search": {"get"},
+    "/api/v1/repositories/{key}/retention": {"get", "put", "delete"},
+    "/api/v1/cleanup/plans": {"get", "post"},
+    "/api/v1/cleanup/plans/{plan_id}": {"get"},
+    "/api/v1/cleanup/plans/{plan_id}/apply": {"post"},
+    "/api/v1/trash": {"get"},
+    "/api/v1/trash/{entry_id}/restore": {"post"},
     "/artifactory/api/docker/{repo_key}/v2/promote": {"post"},
     "/artifactory/api/storage/{repo_key}/{path}": {"get", "put", "delete"},
 }

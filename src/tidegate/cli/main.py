@@ -1,5 +1,6 @@
 """``tidegate`` entry point: ``serve``, ``config check``, and the remote commands (``login``,
-``logout``, ``user``, ``sa``, ``group``, ``token``, ``perm``, ``promote``, ``props``, ``gate``)
+``logout``, ``user``, ``sa``, ``group``, ``token``, ``perm``, ``promote``, ``props``, ``gate``,
+``repo``, ``cleanup``, ``trash``)
 that talk to ``/api/v1``."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from tidegate.cli import (
+    cleanup,
     gate,
     groups,
     login,
@@ -24,6 +26,7 @@ from tidegate.cli import (
     search,
     service_accounts,
     tokens,
+    trash,
     users,
 )
 from tidegate.cli.client import CliError
@@ -43,8 +46,12 @@ ConfigOption = Annotated[
 
 
 def _load(config: Path | None) -> Settings:
+    from tidegate.services.retention import check_configured
+
     try:
-        return load_settings(config)
+        settings = load_settings(config)
+        check_configured(settings.repositories or [])
+        return settings
     except ConfigInvalid as exc:
         err.print(f"[red]error:[/red] {exc.message}", soft_wrap=True)
         raise typer.Exit(2) from None
@@ -88,6 +95,10 @@ app.add_typer(gate.app, name="gate")
 app.command()(search.search)
 # Repositories: local, remote, virtual (docs/remote-virtual.md).
 app.add_typer(repos.app, name="repo")
+repos.app.command("retention")(cleanup.retention)
+# Lifecycle: cleanup plans and the trash (docs/lifecycle.md).
+app.add_typer(cleanup.app, name="cleanup")
+app.add_typer(trash.app, name="trash")
 
 
 def main() -> None:

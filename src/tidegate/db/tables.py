@@ -317,3 +317,77 @@ repository_secrets = Table(
     Column("name", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+# --- lifecycle: trash, cleanup plans, retention schedules (docs/lifecycle.md) --------------
+
+# A deleted manifest (``kind`` "manifest": its row, tags and properties as they were) or a
+# deleted tag (``kind`` "tag": ``tags`` holds the one tag, ``digest`` what it pointed at).
+# ``manifest_contents`` keeps the bytes while an entry names the digest; garbage collection
+# treats ``trash_references`` as live until the entry is purged (``expires_at``).
+trash = Table(
+    "trash",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("repository_id", ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False),
+    Column("image", IMAGE, nullable=False),
+    Column("digest", DIGEST, nullable=False),
+    Column("media_type", String(255)),
+    Column("artifact_type", String(255)),
+    Column("subject", DIGEST),
+    Column("size", Integer),
+    Column("annotations", JSON),
+    Column("pushed_by", String(255)),
+    Column("created_at", DateTime(timezone=True)),
+    Column("tags", JSON, nullable=False),
+    Column("properties", JSON, nullable=False),
+    Column("deleted_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("deleted_by", String(128), nullable=False),
+    Column("reason", Text),
+    Column("plan_id", String(32)),
+    sqlite_autoincrement=True,
+)
+Index("ix_trash_repository_id_image", trash.c.repository_id, trash.c.image)
+Index("ix_trash_expires_at", trash.c.expires_at)
+Index("ix_trash_digest", trash.c.digest)
+
+trash_references = Table(
+    "trash_references",
+    metadata,
+    Column("trash_id", ForeignKey("trash.id", ondelete="CASCADE"), primary_key=True),
+    Column("digest", DIGEST, primary_key=True),
+    Column("kind", String(16), primary_key=True),  # "blob" | "manifest"
+)
+Index("ix_trash_references_digest", trash_references.c.digest)
+
+# A stored cleanup plan: exactly what ``apply`` may do (``items``, each with the state it had
+# when planned) and what the policy selected but safety refused (``refused``).
+cleanup_plans = Table(
+    "cleanup_plans",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("repository", String(64), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("policy", JSON, nullable=False),
+    Column("items", JSON, nullable=False),
+    Column("refused", JSON, nullable=False),
+    Column("state", String(16), nullable=False),  # planned | applying | applied
+    Column("applied_at", DateTime(timezone=True)),
+    Column("applied_by", String(128)),
+    Column("result", JSON),
+)
+Index("ix_cleanup_plans_repository", cleanup_plans.c.repository)
+
+# When each repository's scheduled retention last ran (seconds since the epoch, as in the
+# remote tables): whoever moves ``last_run`` forward from the value it read runs it.
+retention_runs = Table(
+    "retention_runs",
+    metadata,
+    Column("repository_id", ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True),
+    Column("last_run", Float, nullable=False),
+    Column("plan_id", String(32)),
+    Column("result", JSON),
+)

@@ -20,6 +20,7 @@ from tidegate.db import users as user_q
 from tidegate.errors import ConfigInvalid
 from tidegate.services.permissions import TargetView, anonymous_write_grants, write_target
 from tidegate.services.repositories import KIND_FIELDS
+from tidegate.services.retention import parse_policy
 
 TOKEN_SECRET = "token_signing_key"
 IDENTITY_DEFAULTS = "defaults_identity_v1"  # marker: the §3 groups and targets were created
@@ -97,7 +98,9 @@ class BootstrapResult:
 def _options(repo: RepositorySettings) -> dict[str, Any]:
     """The options a repository of this kind takes (others would only confuse its views)."""
     data = repo.model_dump(exclude={"key", "kind", "stage", "upstream_password"}, mode="json")
-    relevant = KIND_FIELDS[repo.kind]
+    if repo.retention is not None:  # validated at start (cli): stored in its normal form
+        data["retention"] = parse_policy(repo.retention).as_dict()
+    relevant = (*KIND_FIELDS[repo.kind], "retention")
     return {k: v for k, v in data.items() if k in relevant and v not in (None, [], {})}
 
 

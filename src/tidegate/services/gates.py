@@ -134,6 +134,14 @@ def _condition_check(
     return _check(c.text, ok, f"{c.key} is {_shown(values)}")
 
 
+def holds(
+    c: Condition, properties: Mapping[str, list[str]], referrer_types: Collection[str]
+) -> bool:
+    """Whether one condition holds for these properties and referrer types (retention's
+    ``where`` and ``protect`` use the gate grammar)."""
+    return bool(_condition_check(c, properties, referrer_types)["passed"])
+
+
 def evaluate(
     gate: Gate,
     source: str,

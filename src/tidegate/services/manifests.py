@@ -12,6 +12,7 @@ from tidegate.auth.permissions import PermissionEvaluator
 from tidegate.auth.principals import Action, Principal
 from tidegate.db import Database
 from tidegate.db import content as q
+from tidegate.db import promotions as promotion_q
 from tidegate.db import properties as props_q
 from tidegate.errors import (
     Conflict,
@@ -28,6 +29,7 @@ from tidegate.oci.digest import Digest, is_digest
 from tidegate.oci.manifest import MAX_MANIFEST_BYTES, ParsedManifest, parse_manifest
 from tidegate.oci.names import validate_tag
 from tidegate.services.names import ImageRef
+from tidegate.services.trash import TrashBin
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,9 @@ class PutResult:
     subject: str | None
 
 
+_V2_DELETE = "deleted through /v2"
+
+
 def _digest_reference(reference: str) -> Digest | None:
     """A digest reference parsed, or None for a tag (validated)."""
     if is_digest(reference):
@@ -52,9 +57,12 @@ def _digest_reference(reference: str) -> Digest | None:
 
 
 class ManifestService:
-    def __init__(self, db: Database, evaluator: PermissionEvaluator) -> None:
+    def __init__(
+        self, db: Database, evaluator: PermissionEvaluator, trash: TrashBin | None = None
+    ) -> None:
         self._db = db
         self._evaluator = evaluator
+        self._trash = trash or TrashBin()
 
     # --- pull ----------------------------------------------------------------------------
 
@@ -178,7 +186,9 @@ class ManifestService:
     # --- delete --------------------------------------------------------------------------
 
     def delete(self, ref: ImageRef, reference: str, principal: Principal) -> None:
-        """Delete a manifest by digest (with every tag on it), or only a tag by name."""
+        """Delete a manifest by digest (with every tag on it), or only a tag by name. Both go
+        to the trash (restorable for ``trash_days``); a manifest's deletion is published as
+        ``image.deleted``."""
         ref.require_local()
         digest = _digest_reference(reference)
         immutable = ref.option("immutable_tags", False) and not principal.is_admin
@@ -186,7 +196,10 @@ class ManifestService:
             if digest is None:
                 if immutable:
                     raise Denied(f"tag {reference!r} in {ref.repository.key!r} is immutable")
-                if not q.delete_tag(conn, ref.repository_id, ref.image, reference):
+                gone = self._trash.tag(
+                    conn, ref.repository_id, ref.image, reference, principal.name, _V2_DELETE
+                )
+                if gone is None:
                     raise ManifestUnknown(f"tag {reference!r} is unknown to {ref.name}")
                 return
             if immutable and q.list_tags_for(conn, ref.repository_id, ref.image, str(digest)):
@@ -202,8 +215,24 @@ class ManifestService:
                     f"manifest {digest} is still listed by index(es) {', '.join(parents)} in"
                     f" {ref.name}: delete those first, so no index is left incomplete"
                 )
-            if not q.delete_manifest(conn, ref.repository_id, ref.image, str(digest)):
+            tags = q.list_tags_for(conn, ref.repository_id, ref.image, str(digest))
+            if not self._trash.manifest(
+                conn, ref.repository_id, ref.image, str(digest), principal.name, _V2_DELETE
+            ):
                 raise ManifestUnknown(f"manifest {digest} is unknown to {ref.name}")
+            promotion_q.publish(
+                conn,
+                "image.deleted",
+                f"{ref.name}@{digest}",
+                {
+                    "repository": ref.repository.key,
+                    "image": ref.image,
+                    "digest": str(digest),
+                    "tags": sorted(tags),
+                    "actor": principal.name,
+                    "reason": _V2_DELETE,
+                },
+            )
 
     # --- listing -------------------------------------------------------------------------
 

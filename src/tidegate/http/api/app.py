@@ -43,6 +43,7 @@ from tidegate.errors import (
 from tidegate.http.api import (
     artifactory,
     audit,
+    cleanup,
     groups,
     me,
     permissions,
@@ -240,7 +241,7 @@ def build_api(services: ApiServices) -> ASGIApp:
     )
     api.state.services = services
     routers = [me, users, service_accounts, groups, tokens, permissions, audit]
-    routers += [repositories, promotions, properties, search, artifactory]
+    routers += [repositories, promotions, properties, search, artifactory, cleanup]
     for module in routers:
         api.include_router(module.router, responses=ERROR_RESPONSES)
     missing = [

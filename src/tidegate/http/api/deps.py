@@ -25,12 +25,14 @@ from fastapi.routing import APIRoute
 from tidegate.errors import Denied, Unauthorized
 from tidegate.http.auth import Gatekeeper, client_address
 from tidegate.services.audit import Actor, AuditLog
+from tidegate.services.cleanup import CleanupService
 from tidegate.services.identity import IdentityService
 from tidegate.services.permissions import PermissionTargetService
 from tidegate.services.promotion import PromotionService
 from tidegate.services.properties import PropertyService
 from tidegate.services.repositories import RepositoryService
 from tidegate.services.search import SearchService
+from tidegate.services.trash import TrashService
 
 PREFIX = "/api/v1"
 
@@ -86,7 +88,18 @@ ACCESS: dict[tuple[str, str], Need] = {
     ("GET", "/repositories/{key}/resolve"): SELF,  # read on the virtual repository
     ("GET", "/repositories/{key}/gate"): SELF,
     ("PUT", "/repositories/{key}/gate"): SELF,
-    ("GET", "/search"): SELF,  # the service lists only what the caller may read
+    ("GET", "/search"): SELF,
+    # lifecycle (docs/lifecycle.md): the cleanup service checks manage (retention), delete
+    # (plan, apply, restore) and read (plans, trash) per repository and image
+    ("GET", "/repositories/{key}/retention"): SELF,
+    ("PUT", "/repositories/{key}/retention"): SELF,
+    ("DELETE", "/repositories/{key}/retention"): SELF,
+    ("POST", "/cleanup/plans"): SELF,
+    ("GET", "/cleanup/plans"): SELF,
+    ("GET", "/cleanup/plans/{plan_id}"): SELF,
+    ("POST", "/cleanup/plans/{plan_id}/apply"): SELF,
+    ("GET", "/trash"): SELF,
+    ("POST", "/trash/{entry_id}/restore"): SELF,  # the service lists only what the caller may read
     # the Artifactory-compatible subset: the same service calls and checks as above
     ("POST", "/artifactory/api/docker/{repo_key}/v2/promote"): SELF,
     ("GET", "/artifactory/api/storage/{repo_key}/{path:path}"): SELF,
@@ -113,6 +126,8 @@ class ApiServices:
     properties: PropertyService
     repositories: RepositoryService
     search: SearchService
+    cleanup: CleanupService
+    trash: TrashService
 
 
 def api_services(request: Request) -> ApiServices:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Body, Query, Response
 from pydantic import Field, SecretStr
 
 from tidegate.http.api.deps import Api, Caller, call
@@ -157,3 +157,25 @@ async def get_gate(key: str, api: Api, _: Caller) -> dict[str, list[str]]:
 async def set_gate(key: str, body: Gate, api: Api, caller: Caller) -> dict[str, list[str]]:
     """Replaces the gate (``{}``: no rules). Needs ``manage`` on the repository."""
     return await call(api.repositories.set_gate, caller, key, body.as_dict())
+
+
+@router.get("/{key}/retention")
+async def get_retention(key: str, api: Api, _: Caller) -> dict[str, Any]:
+    """The retention policy (404 when the repository has none)."""
+    return await call(api.cleanup.retention, key)
+
+
+@router.put("/{key}/retention")
+async def set_retention(
+    key: str, api: Api, caller: Caller, body: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    """Replaces the retention policy: ``{rules: [{tags, keep_last, older_than, where,
+    protect}], untagged_older_than, schedule}`` (docs/lifecycle.md). Needs manage."""
+    return await call(api.cleanup.set_retention, caller, key, body)
+
+
+@router.delete("/{key}/retention", status_code=204)
+async def delete_retention(key: str, api: Api, caller: Caller) -> Response:
+    """Removes the retention policy (scheduled runs stop). Needs manage."""
+    await call(api.cleanup.delete_retention, caller, key)
+    return Response(status_code=204)

@@ -1,0 +1,497 @@
+"""Cleanup: retention policies per repository, stored plans, applying exactly a plan, and the
+scheduled runs (docs/lifecycle.md).
+
+Owns: who may do what (``manage`` to set a policy, ``delete`` to plan and to apply), that a
+protected repository (option ``protected``; by default the stage ``prod``) is never touched —
+its selection is listed as refused, even in an admin's plan —, the state each item had when
+planned (its digest, tags and properties, and a fingerprint of them), the re-check of that
+state when applying (each item in its own transaction: deleted into the trash or refused with
+the reason), that a plan is applied once and expires, and the audit and events of an apply
+(one ``cleanup.applied`` audit row and event, ``image.deleted`` per deleted manifest).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection
+
+from tidegate.auth.permissions import PermissionEvaluator
+from tidegate.auth.principals import Action, Principal
+from tidegate.db import Database
+from tidegate.db import cleanup as cleanup_q
+from tidegate.db import content as content_q
+from tidegate.db import promotions as promotion_q
+from tidegate.db import properties as props_q
+from tidegate.db import repositories as repo_q
+from tidegate.db.records import RepositoryRecord
+from tidegate.errors import Conflict, Denied, InvalidRequest, NotFound, TidegateError
+from tidegate.services.audit import Actor, AuditLog
+from tidegate.services.cleanup_items import (
+    fingerprint,
+    is_protected,
+    plan_view,
+    property_change,
+    public,
+    sorted_properties,
+)
+from tidegate.services.names import NameResolver
+from tidegate.services.retention import (
+    Candidate,
+    ImageState,
+    ManifestState,
+    Policy,
+    TagState,
+    parse_policy,
+    select,
+)
+from tidegate.services.trash import TrashBin
+
+log = structlog.get_logger("tidegate.cleanup")
+
+PLAN_TTL = timedelta(hours=24)
+# The actor of scheduled runs: may delete anywhere, but protected repositories stay untouched.
+SCHEDULER = Principal("service", "tidegate-retention", is_admin=True)
+
+
+class CleanupService:
+    def __init__(
+        self,
+        db: Database,
+        names: NameResolver,
+        evaluator: PermissionEvaluator,
+        audit: AuditLog,
+        trash: TrashBin,
+        plan_ttl: timedelta = PLAN_TTL,
+    ) -> None:
+        self._db = db
+        self._names = names
+        self._evaluator = evaluator
+        self._audit = audit
+        self._trash = trash
+        self._plan_ttl = plan_ttl
+
+    def _repository(self, key: str) -> RepositoryRecord:
+        self._names.repositories()  # fresh rows: protection and policies must be current
+        record = self._names.repository(key)
+        if record is None:
+            raise NotFound(f"no repository {key!r}")
+        return record
+
+    # --- policies ------------------------------------------------------------------------
+
+    def retention(self, key: str) -> dict[str, Any]:
+        policy = self._repository(key).options.get("retention")
+        if not policy:
+            raise NotFound(f"repository {key!r} has no retention policy")
+        return dict(policy)
+
+    def set_retention(self, actor: Actor, key: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Replace the policy of ``key`` (``manage`` on it; local repositories only)."""
+        policy = parse_policy(data)
+        self._require_manage(actor, key)
+        return self._store_policy(actor, key, policy.as_dict())
+
+    def delete_retention(self, actor: Actor, key: str) -> None:
+        self._require_manage(actor, key)
+        self._store_policy(actor, key, None)
+
+    def _require_manage(self, actor: Actor, key: str) -> None:
+        record = self._repository(key)
+        if not self._evaluator.allowed(actor.principal, key, "", Action.MANAGE):
+            raise Denied(f"{actor.name} may not change the retention of {key!r}: needs manage")
+        if record.kind != "local":
+            raise InvalidRequest(
+                f"repository {key!r} is a {record.kind} repository; retention policies apply"
+                " to local repositories"
+            )
+
+    def _store_policy(
+        self, actor: Actor, key: str, policy: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        with self._db.transaction() as conn:
+            record = repo_q.get_by_key(conn, key)
+            if record is None:
+                raise NotFound(f"no repository {key!r}")
+            options = {k: v for k, v in record.options.items() if k != "retention"}
+            if policy is not None:
+                options["retention"] = policy
+            repo_q.set_options(conn, key, options)
+            action = "repository.retention_updated" if policy else "repository.retention_deleted"
+            self._audit.record(conn, actor, action, key, policy)
+        self._names.repositories()
+        return policy or {}
+
+    # --- plans ---------------------------------------------------------------------------
+
+    def plan(
+        self,
+        actor: Actor,
+        repo: str,
+        inline: Mapping[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Store a plan of what the policy (``inline``, else the repository's) deletes in
+        ``repo`` now. Needs ``delete`` on the repository."""
+        now = now or datetime.now(UTC)
+        record = self._repository(repo)
+        if not self._evaluator.allowed(actor.principal, repo, "", Action.DELETE):
+            raise Denied(
+                f"{actor.name} may not plan a cleanup of {repo!r}: that needs delete there"
+            )
+        if record.kind != "local":
+            raise InvalidRequest(
+                f"repository {repo!r} is a {record.kind} repository; cleanup plans are for"
+                " local repositories"
+            )
+        if inline is not None:
+            policy = parse_policy(inline, "policy")
+        elif record.options.get("retention"):
+            policy = parse_policy(record.options["retention"])
+        else:
+            raise InvalidRequest(
+                f"repository {repo!r} has no retention policy: give rules in the request"
+                f" (or set one: PUT /api/v1/repositories/{repo}/retention)"
+            )
+        with self._db.read() as conn:
+            items, refused = self._select(conn, actor.principal, record, policy, now)
+        plan_id = uuid.uuid4().hex[:16]
+        values = {
+            "id": plan_id,
+            "repository": repo,
+            "actor": actor.name[:128],
+            "created_at": now,
+            "expires_at": now + self._plan_ttl,
+            "policy": policy.as_dict(),
+            "items": items,
+            "refused": refused,
+            "state": "planned",
+        }
+        with self._db.transaction() as conn:
+            cleanup_q.insert_plan(conn, values)
+            self._audit.record(
+                conn,
+                actor,
+                "cleanup.planned",
+                repo,
+                {"plan_id": plan_id, "items": len(items), "refused": len(refused)},
+            )
+        return plan_view({**values, "applied_at": None, "applied_by": None, "result": None})
+
+    def _select(
+        self,
+        conn: Connection,
+        principal: Principal,
+        record: RepositoryRecord,
+        policy: Policy,
+        now: datetime,
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        rows, tag_rows = cleanup_q.repository_state(conn, record.id)
+        by_key = {(r.image, r.digest): r for r in rows.values()}
+        images: dict[str, ImageState] = {}
+        for image in sorted({r.image for r in rows.values()}):
+            images[image] = ImageState(
+                image,
+                {
+                    r.digest: ManifestState(
+                        r.digest,
+                        r.created_at,
+                        r.subject,
+                        r.artifact_type,
+                        tuple(r.children),
+                        r.properties,
+                    )
+                    for r in rows.values()
+                    if r.image == image
+                },
+                [
+                    TagState(t.name, t.digest, t.updated_at)
+                    for t in tag_rows
+                    if t.image == image and (image, t.digest) in by_key
+                ],
+            )
+        selection = select(policy, list(images.values()), now)
+        protected = is_protected(record)
+        items: list[dict[str, Any]] = []
+        refused = [public(self._item(record.key, c, by_key)) for c in selection.refused]
+        for c in selection.items:
+            item = self._item(record.key, c, by_key)
+            if protected:
+                why = f"repository {record.key!r} is protected; cleanup never touches it"
+                refused.append({**public(item), "reason": f"{why} (selected: {c.reason})"})
+            elif not self._evaluator.allowed(principal, record.key, c.image, Action.DELETE):
+                why = f"{principal.name} may not delete in {record.key}/{c.image}"
+                refused.append({**public(item), "reason": f"{why} (selected: {c.reason})"})
+            else:
+                items.append(item)
+        self._bytes_freed(conn, items, by_key)
+        for number, item in enumerate(items, 1):
+            item["n"] = number
+        return items, refused
+
+    def _item(
+        self, repo: str, c: Candidate, by_key: Mapping[tuple[str, str], cleanup_q.ManifestRow]
+    ) -> dict[str, Any]:
+        row = by_key.get((c.image, c.digest))
+        props = sorted_properties(row.properties) if row is not None else {}
+        tags = [c.tag] if c.tag is not None else list(c.tags)
+        return {
+            "kind": "tag" if c.tag is not None else "manifest",
+            "repository": repo,
+            "image": c.image,
+            "tag": c.tag,
+            "digest": c.digest,
+            "tags": tags,
+            "reason": c.reason,
+            "bytes_freed": 0,
+            "fingerprint": fingerprint(c.digest, tags, props),
+            "expect": {"tags": tags, "properties": props},
+        }
+
+    def _bytes_freed(
+        self,
+        conn: Connection,
+        items: list[dict[str, Any]],
+        by_key: Mapping[tuple[str, str], cleanup_q.ManifestRow],
+    ) -> None:
+        """Per manifest item: the bytes of its blobs (and of its own manifest) that no
+        manifest outside the plan references anywhere in the deployment, each counted once
+        (on the first item that frees it). What garbage collection can reclaim once the
+        trash entries expire; a layer shared with any other image, in any repository, frees
+        nothing."""
+        doomed = [by_key[(i["image"], i["digest"])] for i in items if i["kind"] == "manifest"]
+        excluded = {r.id for r in doomed}
+        blobs = {d for r in doomed for d in r.blobs}
+        digests = {r.digest for r in doomed}
+        kept = cleanup_q.referenced_outside(conn, blobs | digests, excluded)
+        sizes = cleanup_q.blob_sizes(conn, blobs - kept)
+        manifest_sizes = cleanup_q.manifest_sizes(conn, excluded)
+        counted: set[str] = set(kept)
+        for item in items:
+            if item["kind"] != "manifest":
+                continue
+            row = by_key[(item["image"], item["digest"])]
+            freed = 0
+            for digest in row.blobs:
+                if digest not in counted:
+                    freed += sizes.get(digest, 0)
+                    counted.add(digest)
+            if row.digest not in counted:
+                freed += manifest_sizes.get(row.id, 0)
+                counted.add(row.digest)
+            item["bytes_freed"] = freed
+
+    def get(self, principal: Principal, plan_id: str) -> dict[str, Any]:
+        with self._db.read() as conn:
+            plan = cleanup_q.get_plan(conn, plan_id)
+        if plan is None or not self._evaluator.allowed(
+            principal, plan["repository"], "", Action.READ
+        ):
+            raise NotFound(f"no cleanup plan {plan_id!r}")
+        return plan_view(plan)
+
+    def plans(
+        self, principal: Principal, repo: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        keys = [r.key for r in self._names.repositories() if repo in (None, r.key)]
+        keys = [k for k in keys if self._evaluator.allowed(principal, k, "", Action.READ)]
+        with self._db.read() as conn:
+            plans = cleanup_q.list_plans(conn, keys, max(1, min(limit, 1000)))
+        return [plan_view(p, with_items=False) for p in plans]
+
+    # --- apply ---------------------------------------------------------------------------
+
+    def apply(self, actor: Actor, plan_id: str, now: datetime | None = None) -> dict[str, Any]:
+        """Execute exactly the stored plan, once: each item in its own transaction, deleted
+        (into the trash) only when its state is the planned one, else refused with why."""
+        now = now or datetime.now(UTC)
+        with self._db.read() as conn:
+            plan = cleanup_q.get_plan(conn, plan_id)
+        if plan is None:
+            raise NotFound(f"no cleanup plan {plan_id!r}")
+        repo = plan["repository"]  # repositories are no secret: 403 names it
+        if not self._evaluator.allowed(actor.principal, repo, "", Action.DELETE):
+            raise Denied(f"{actor.name} may not apply a cleanup of {repo!r}: needs delete there")
+        if plan["state"] != "planned":
+            raise Conflict(
+                f"cleanup plan {plan_id} was already applied (by {plan['applied_by']}):"
+                " a plan is applied once; make a new plan"
+            )
+        expires = plan["expires_at"]
+        if expires.tzinfo is None:
+            expires = expires.replace(tzinfo=UTC)
+        if expires <= now:
+            raise Conflict(f"cleanup plan {plan_id} expired at {expires:%Y-%m-%d %H:%M} UTC")
+        with self._db.transaction() as conn:
+            if not cleanup_q.claim_plan(conn, plan_id, actor.name, now):
+                raise Conflict(f"cleanup plan {plan_id} is being applied or was applied")
+        done: list[dict[str, Any]] = []
+        refused: list[dict[str, Any]] = []
+        for item in plan["items"]:
+            try:
+                with self._db.transaction() as conn:
+                    reason = self._apply_item(conn, actor, plan_id, item, now)
+                    if reason is not None:
+                        raise _Refused(reason)
+            except TidegateError as exc:
+                refused.append({**public(item), "reason": exc.message})
+                continue
+            done.append(public(item))
+        result = {
+            "plan_id": plan_id,
+            "repository": repo,
+            "applied": done,
+            "refused": refused,
+            "bytes_freed": sum(int(i.get("bytes_freed") or 0) for i in done),
+        }
+        summary = {
+            "plan_id": plan_id,
+            "repository": repo,
+            "deleted_manifests": sum(1 for i in done if i["kind"] == "manifest"),
+            "deleted_tags": sum(len(i["tags"]) for i in done),
+            "refused": len(refused),
+            "bytes_freed": result["bytes_freed"],
+        }
+        with self._db.transaction() as conn:
+            cleanup_q.finish_plan(conn, plan_id, summary, datetime.now(UTC))
+            self._audit.record(
+                conn,
+                actor,
+                "cleanup.applied",
+                repo,
+                {
+                    **summary,
+                    "items": [{k: i[k] for k in ("kind", "image", "tag", "digest")} for i in done],
+                    "refused_items": [
+                        {k: i[k] for k in ("kind", "image", "tag", "digest", "reason")}
+                        for i in refused
+                    ],
+                },
+            )
+            promotion_q.publish(conn, "cleanup.applied", repo, {**summary, "actor": actor.name})
+        return result
+
+    def _apply_item(
+        self, conn: Connection, actor: Actor, plan_id: str, item: Mapping[str, Any], now: datetime
+    ) -> str | None:
+        """Delete one item if its state is still the planned one; else the reason not to."""
+        record = repo_q.get_by_key(conn, item["repository"])
+        if record is None:
+            return f"repository {item['repository']!r} no longer exists"
+        if is_protected(record):
+            return f"repository {record.key!r} is protected"
+        image, digest = item["image"], item["digest"]
+        if not self._evaluator.allowed(actor.principal, record.key, image, Action.DELETE):
+            return f"{actor.name} may not delete in {record.key}/{image}"
+        if record.options.get("immutable_tags") and item["tags"] and not actor.principal.is_admin:
+            return f"tags in {record.key!r} are immutable"
+        promotion_q.lock_repository(conn, record.id)
+        expect = item["expect"]
+        if item["kind"] == "tag":
+            tag = item["tag"]
+            current = content_q.tag_digest(conn, record.id, image, tag)
+            if current is None:
+                return f"tag {tag!r} was deleted since planning"
+            if current != digest:
+                return f"tag {tag!r} moved since planning (from {digest} to {current})"
+        manifest = content_q.get_manifest(conn, record.id, image, digest)
+        if manifest is None:
+            return f"manifest {digest} is no longer in {record.key}/{image}"
+        props_q.lock_manifest(conn, manifest.id)
+        change = property_change(
+            expect["properties"], sorted_properties(props_q.get(conn, manifest.id))
+        )
+        if change:
+            return f"properties of {digest} changed since planning ({change})"
+        if item["kind"] == "tag":
+            self._trash.tag(
+                conn, record.id, image, item["tag"], actor.name, item["reason"], plan_id, now
+            )
+            return None
+        tags = sorted(content_q.list_tags_for(conn, record.id, image, digest))
+        if tags != sorted(expect["tags"]):
+            planned = ", ".join(expect["tags"]) or "none"
+            return (
+                f"tags of {digest} changed since planning (planned: {planned};"
+                f" now: {', '.join(tags) or 'none'})"
+            )
+        parents = content_q.referencing_manifests(conn, record.id, image, digest, "manifest")
+        if parents:
+            return f"index {', '.join(parents)} still lists it"
+        attached = content_q.referrers(conn, record.id, image, digest, None)
+        if attached:
+            return f"referrer {attached[0].digest} is still attached to it"
+        self._trash.manifest(conn, record.id, image, digest, actor.name, item["reason"], plan_id)
+        promotion_q.publish(
+            conn,
+            "image.deleted",
+            f"{record.key}/{image}@{digest}",
+            {
+                "repository": record.key,
+                "image": image,
+                "digest": digest,
+                "tags": tags,
+                "actor": actor.name,
+                "reason": item["reason"],
+                "plan_id": plan_id,
+            },
+        )
+        return None
+
+    # --- schedules -----------------------------------------------------------------------
+
+    def run_scheduled(self, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Plan and apply the policy of every local repository whose ``schedule`` is due
+        (its last run, stored in the database, is at least ``schedule`` ago). Safe to call
+        from any process at any time: one caller wins each due run."""
+        now = now or datetime.now(UTC)
+        results: list[dict[str, Any]] = []
+        for record in self._names.repositories():
+            data = record.options.get("retention")
+            if record.kind != "local" or not data:
+                continue
+            try:
+                policy = parse_policy(data)
+            except InvalidRequest as exc:
+                log.warning("retention policy invalid", repository=record.key, error=exc.message)
+                continue
+            if policy.schedule is None:
+                continue
+            with self._db.transaction() as conn:
+                previous = cleanup_q.last_run(conn, record.id)
+                due = previous is None or previous + policy.schedule.total_seconds() <= (
+                    now.timestamp()
+                )
+                if not due or not cleanup_q.claim_run(conn, record.id, previous, now.timestamp()):
+                    continue
+            results.append(self._run(record, now))
+        return results
+
+    def _run(self, record: RepositoryRecord, now: datetime) -> dict[str, Any]:
+        actor = Actor(SCHEDULER)
+        try:
+            plan = self.plan(actor, record.key, None, now)
+            outcome: dict[str, Any] = {"repository": record.key, "plan_id": plan["id"]}
+            if plan["count"]:
+                result = self.apply(actor, plan["id"], now)
+                outcome |= {
+                    "applied": len(result["applied"]),
+                    "refused": len(result["refused"]),
+                    "bytes_freed": result["bytes_freed"],
+                }
+            else:
+                outcome |= {"applied": 0, "refused": plan["refused_count"], "bytes_freed": 0}
+        except TidegateError as exc:
+            log.warning("scheduled retention failed", repository=record.key, error=exc.message)
+            outcome = {"repository": record.key, "error": exc.message}
+        with self._db.transaction() as conn:
+            cleanup_q.record_run(conn, record.id, outcome.get("plan_id"), outcome)
+        return outcome
+
+
+class _Refused(Conflict):
+    """An item whose state changed since planning (rolls its transaction back)."""

@@ -1,0 +1,468 @@
+"""Cleanup and the trash (docs/lifecycle.md) through a real ``tidegate serve`` with the default
+repositories and groups of PRODUCT.md §3: plan, then apply exactly the plan; items whose state
+changed since planning are refused; a protected repository is never touched; deletes go to the
+trash and come back exactly; retention policies in the API and the CLI. Every test runs on
+SQLite and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.support.server import RunningServer, tidegate_server
+
+TIDEGATE = os.path.join(os.path.dirname(sys.executable), "tidegate")
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_EMPTY = "application/vnd.oci.empty.v1+json"
+SIGNATURE = "application/vnd.dev.cosign.artifact.sig.v1+json"
+PASSWORD = "a long enough password"
+SNAPSHOTS = {"rules": [{"tags": "*-SNAPSHOT", "keep_last": 0}]}
+
+
+@dataclass
+class Env:
+    server: RunningServer
+    database_url: str
+
+    def client(self, who: str) -> httpx.Client:
+        if who == "admin":
+            return self.server.client()
+        return httpx.Client(base_url=self.server.url, auth=(who, PASSWORD), timeout=60)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('cleanup-sqlite') / 'tidegate.db'}"
+        return
+    server = str(request.getfixturevalue("postgres_server"))
+    name = f"tidegate_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.replace("/postgres?", f"/{name}?", 1)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[Env]:
+    base = tmp_path_factory.mktemp("cleanup")
+    with tidegate_server(base / "data", env={"TIDEGATE_DATABASE_URL": database_url}) as running:
+        with running.client() as admin:
+            for user, group in (
+                ("dave", "developers"),
+                ("tess", "testers"),
+                ("olga", "operations"),
+            ):
+                body = {"username": user, "password": PASSWORD, "groups": [group]}
+                assert admin.post("/api/v1/users", json=body).status_code == 201
+        yield Env(running, database_url)
+
+
+@pytest.fixture
+def admin(env: Env) -> Iterator[httpx.Client]:
+    with env.client("admin") as c:
+        yield c
+
+
+@pytest.fixture
+def dave(env: Env) -> Iterator[httpx.Client]:
+    with env.client("dave") as c:
+        yield c
+
+
+@pytest.fixture
+def tess(env: Env) -> Iterator[httpx.Client]:
+    with env.client("tess") as c:
+        yield c
+
+
+# ---------------------------------------------------------------------------- helpers
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def unique(prefix: str = "shop/cart") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def push_blob(c: httpx.Client, name: str, data: bytes) -> str:
+    r = c.post(f"/v2/{name}/blobs/uploads/", params={"digest": sha256(data)}, content=data)
+    assert r.status_code == 201, r.text
+    return sha256(data)
+
+
+def push(c: httpx.Client, name: str, ref: str, body: dict[str, Any]) -> tuple[bytes, str]:
+    raw = json.dumps(body).encode()
+    r = c.put(f"/v2/{name}/manifests/{ref}", content=raw, headers={"Content-Type": OCI_MANIFEST})
+    assert r.status_code == 201, r.text
+    return raw, sha256(raw)
+
+
+def image(c: httpx.Client, name: str, ref: str, layers: list[bytes]) -> tuple[bytes, str]:
+    config = json.dumps({"architecture": "amd64", "os": "linux", "n": uuid.uuid4().hex}).encode()
+    body = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": push_blob(c, name, config),
+            "size": len(config),
+        },
+        "layers": [
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                "digest": push_blob(c, name, layer),
+                "size": len(layer),
+            }
+            for layer in layers
+        ],
+    }
+    return push(c, name, ref, body)
+
+
+def signature(c: httpx.Client, name: str, subject: tuple[bytes, str]) -> str:
+    body = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": SIGNATURE,
+        "config": {"mediaType": OCI_EMPTY, "digest": push_blob(c, name, b"{}"), "size": 2},
+        "layers": [{"mediaType": SIGNATURE, "digest": push_blob(c, name, b"sig" * 5), "size": 15}],
+        "subject": {"mediaType": OCI_MANIFEST, "digest": subject[1], "size": len(subject[0])},
+    }
+    raw = json.dumps(body).encode()
+    return push(c, name, sha256(raw), body)[1]
+
+
+def plan(c: httpx.Client, repo: str, policy: dict[str, Any] | None = None) -> httpx.Response:
+    return c.post("/api/v1/cleanup/plans", json={"repo": repo, **(policy or {})})
+
+
+def mine(items: list[dict[str, Any]], img: str) -> list[dict[str, Any]]:
+    return [i for i in items if i["image"] == img]
+
+
+def events(env: Env) -> list[tuple[str, str, dict[str, Any]]]:
+    engine = create_engine(env.database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT type, subject, data FROM events ORDER BY id"))
+            return [(t, s, d if isinstance(d, dict) else json.loads(d)) for t, s, d in rows]
+    finally:
+        engine.dispose()
+
+
+def promote_to_prod(admin: httpx.Client, img: str, tag: str) -> None:
+    r = admin.post(
+        "/api/v1/promotions", json={"source": "dev", "target": "test", "image": img, "tag": tag}
+    )
+    assert r.status_code == 201, r.text
+    evidence = {"qa.automated": ["passed"], "qa.uat": ["passed"]}
+    params = {"repo": "test", "image": img, "reference": tag}
+    assert admin.patch("/api/v1/properties", params=params, json=evidence).status_code == 200
+    r = admin.post(
+        "/api/v1/promotions", json={"source": "test", "target": "prod", "image": img, "tag": tag}
+    )
+    assert r.status_code == 201, r.text
+
+
+# ---------------------------------------------------------------------------- tests
+def test_plan_then_apply_deletes_exactly_the_plan(
+    env: Env, dave: httpx.Client, admin: httpx.Client
+) -> None:
+    img = unique()
+    base = uuid.uuid4().bytes * 256  # 4 KiB shared by every version
+    release = image(dave, f"dev/{img}", "1.0", [base, uuid.uuid4().bytes * 64])
+    snap1 = image(dave, f"dev/{img}", "1.1-SNAPSHOT", [base, uuid.uuid4().bytes * 32])
+    snap2 = image(dave, f"dev/{img}", "1.2-SNAPSHOT", [base, uuid.uuid4().bytes * 16])
+    also = image(dave, f"dev/{img}", "1.0-SNAPSHOT", [base])  # tagged twice below
+    r = dave.put(
+        f"/v2/dev/{img}/manifests/also", content=also[0], headers={"Content-Type": OCI_MANIFEST}
+    )
+    assert r.status_code == 201
+
+    r = plan(dave, "dev", {"rules": [{"tags": "*-SNAPSHOT", "keep_last": 1}]})
+    assert r.status_code == 201, r.text
+    p = r.json()
+    items = mine(p["items"], img)
+    # keep_last 1 keeps the newest snapshot tag (1.0-SNAPSHOT); also is tagged "also" too
+    assert sorted((i["kind"], i["digest"]) for i in items) == sorted(
+        [("manifest", snap1[1]), ("manifest", snap2[1])]
+    )
+    assert all("not among the 1 newest" in i["reason"] for i in items)
+    # bytes freed: the private layer, the config and the manifest; never the shared base
+    sizes = {i["digest"]: i["bytes_freed"] for i in items}
+    layer1 = json.loads(snap1[0])["layers"][1]["size"]
+    config1 = json.loads(snap1[0])["config"]["size"]
+    assert sizes[snap1[1]] == layer1 + config1 + len(snap1[0])
+    assert p["state"] == "planned" and p["count"] == len(p["items"])
+    assert dave.get(f"/api/v1/cleanup/plans/{p['id']}").json()["items"] == p["items"]
+
+    r = dave.post(f"/api/v1/cleanup/plans/{p['id']}/apply")
+    assert r.status_code == 200, r.text
+    result = r.json()
+    assert {i["digest"] for i in mine(result["applied"], img)} == {snap1[1], snap2[1]}
+    assert result["refused"] == []
+    for gone in ("1.1-SNAPSHOT", "1.2-SNAPSHOT", snap1[1]):
+        assert dave.get(f"/v2/dev/{img}/manifests/{gone}").status_code == 404
+    for kept, raw in (("1.0", release[0]), ("1.0-SNAPSHOT", also[0]), ("also", also[0])):
+        assert dave.get(f"/v2/dev/{img}/manifests/{kept}").content == raw
+    base_digest = sha256(base)
+    assert dave.get(f"/v2/dev/{img}/blobs/{base_digest}").content == base
+
+    # applied once
+    again = dave.post(f"/api/v1/cleanup/plans/{p['id']}/apply")
+    assert again.status_code == 409
+    assert "applied once" in again.json()["message"]
+    assert dave.get(f"/api/v1/cleanup/plans/{p['id']}").json()["state"] == "applied"
+
+    # in the trash, with the tags they had; one audit entry; events
+    trash = dave.get("/api/v1/trash", params={"repo": "dev", "image": img}).json()
+    assert {(e["digest"], tuple(e["tags"]), e["plan_id"]) for e in trash} == {
+        (snap1[1], ("1.1-SNAPSHOT",), p["id"]),
+        (snap2[1], ("1.2-SNAPSHOT",), p["id"]),
+    }
+    audit = admin.get("/api/v1/audit", params={"action": "cleanup.applied"}).json()
+    entry = next(a for a in audit if a["detail"]["plan_id"] == p["id"])
+    assert entry["actor"] == "dave" and entry["detail"]["deleted_manifests"] >= 2
+    types = [(t, s) for t, s, _ in events(env)]
+    assert ("cleanup.applied", "dev") in types
+    assert ("image.deleted", f"dev/{img}@{snap1[1]}") in types
+
+
+def test_apply_refuses_a_moved_tag_and_an_added_property(
+    dave: httpx.Client, tmp_path: Path, env: Env
+) -> None:
+    img = unique()
+    moved = image(dave, f"dev/{img}", "a-SNAPSHOT", [uuid.uuid4().bytes])
+    marked = image(dave, f"dev/{img}", "b-SNAPSHOT", [uuid.uuid4().bytes])
+    plain = image(dave, f"dev/{img}", "c-SNAPSHOT", [uuid.uuid4().bytes])
+    p = plan(dave, "dev", SNAPSHOTS).json()
+    assert {i["digest"] for i in mine(p["items"], img)} == {moved[1], marked[1], plain[1]}
+
+    # after planning: a-SNAPSHOT moves to a new digest, b gets a property
+    newer = image(dave, f"dev/{img}", "a-SNAPSHOT", [uuid.uuid4().bytes])
+    params = {"repo": "dev", "image": img, "reference": "b-SNAPSHOT"}
+    r = dave.patch("/api/v1/properties", params=params, json={"keep": ["please"]})
+    assert r.status_code == 200, r.text
+
+    cli = subprocess.run(
+        [TIDEGATE, "cleanup", "apply", p["id"], "--json"],
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "HOME": str(tmp_path),
+            "TIDEGATE_URL": env.server.url,
+            "TIDEGATE_USERNAME": "dave",
+            "TIDEGATE_TOKEN": PASSWORD,
+        },
+    )
+    assert cli.returncode == 8, cli.stdout + cli.stderr  # some items refused
+    result = json.loads(cli.stdout)
+    refused = {i["digest"]: i["reason"] for i in mine(result["refused"], img)}
+    assert "tags of" in refused[moved[1]] and "changed since planning" in refused[moved[1]]
+    assert "properties of" in refused[marked[1]] and "added keep=please" in refused[marked[1]]
+    assert [i["digest"] for i in mine(result["applied"], img)] == [plain[1]]
+    assert dave.get(f"/v2/dev/{img}/manifests/a-SNAPSHOT").content == newer[0]
+    assert dave.get(f"/v2/dev/{img}/manifests/b-SNAPSHOT").content == marked[0]
+    assert dave.get(f"/v2/dev/{img}/manifests/c-SNAPSHOT").status_code == 404
+
+
+def test_a_tag_only_item_is_refused_when_the_tag_moved(dave: httpx.Client) -> None:
+    img = unique()
+    first = image(dave, f"dev/{img}", "1.0", [uuid.uuid4().bytes])
+    r = dave.put(
+        f"/v2/dev/{img}/manifests/1.0-SNAPSHOT",
+        content=first[0],
+        headers={"Content-Type": OCI_MANIFEST},
+    )
+    assert r.status_code == 201
+    p = plan(dave, "dev", SNAPSHOTS).json()
+    assert [(i["kind"], i["tag"]) for i in mine(p["items"], img)] == [("tag", "1.0-SNAPSHOT")]
+    image(dave, f"dev/{img}", "1.0-SNAPSHOT", [uuid.uuid4().bytes])
+    result = dave.post(f"/api/v1/cleanup/plans/{p['id']}/apply").json()
+    [refused] = mine(result["refused"], img)
+    assert "moved since planning" in refused["reason"]
+
+
+def test_restore_brings_back_the_exact_manifest_tags_and_properties(dave: httpx.Client) -> None:
+    img = unique()
+    raw, digest = image(dave, f"dev/{img}", "2.0", [b"restore me" * 100])
+    dave.put(f"/v2/dev/{img}/manifests/stable", content=raw, headers={"Content-Type": OCI_MANIFEST})
+    params = {"repo": "dev", "image": img, "reference": "2.0"}
+    assert dave.patch("/api/v1/properties", params=params, json={"qa": ["ok"]}).status_code == 200
+    sig = signature(dave, f"dev/{img}", (raw, digest))
+    assert dave.delete(f"/v2/dev/{img}/manifests/{sig}").status_code == 202
+    assert dave.delete(f"/v2/dev/{img}/manifests/{digest}").status_code == 202
+    assert dave.get(f"/v2/dev/{img}/manifests/2.0").status_code == 404
+
+    [entry, sig_entry] = dave.get("/api/v1/trash", params={"repo": "dev", "image": img}).json()
+    assert entry["digest"] == digest and sig_entry["digest"] == sig
+    assert entry["tags"] == ["2.0", "stable"]
+    assert entry["properties"]["qa"] == ["ok"]
+    assert entry["properties"]["tidegate.pushed_by"] == ["dave"]
+
+    r = dave.post(f"/api/v1/trash/{entry['id']}/restore")
+    assert r.status_code == 200, r.text
+    assert r.json()["tags_restored"] == ["2.0", "stable"]
+    for ref in ("2.0", "stable", digest):
+        got = dave.get(f"/v2/dev/{img}/manifests/{ref}")
+        assert got.content == raw and got.headers["Docker-Content-Digest"] == digest
+    layer = json.loads(raw)["layers"][0]["digest"]
+    assert dave.get(f"/v2/dev/{img}/blobs/{layer}").content == b"restore me" * 100
+    got = dave.get("/api/v1/properties", params=params).json()["properties"]
+    assert got["qa"] == ["ok"] and got["tidegate.pushed_by"] == ["dave"]
+    # the signature comes back as a referrer of its subject
+    assert dave.post(f"/api/v1/trash/{sig_entry['id']}/restore").status_code == 200
+    referrers = dave.get(f"/v2/dev/{img}/referrers/{digest}").json()["manifests"]
+    assert [x["digest"] for x in referrers] == [sig]
+    # the entries are gone
+    assert dave.get("/api/v1/trash", params={"repo": "dev", "image": img}).json() == []
+    assert dave.post(f"/api/v1/trash/{entry['id']}/restore").status_code == 404
+
+
+def test_a_deleted_tag_is_restored_only_where_it_is_free(dave: httpx.Client) -> None:
+    img = unique()
+    one = image(dave, f"dev/{img}", "latest", [uuid.uuid4().bytes])
+    assert dave.delete(f"/v2/dev/{img}/manifests/latest").status_code == 202
+    assert dave.get(f"/v2/dev/{img}/manifests/{one[1]}").content == one[0]  # manifest stays
+    [entry] = dave.get("/api/v1/trash", params={"repo": "dev", "image": img}).json()
+    assert (entry["kind"], entry["tags"], entry["digest"]) == ("tag", ["latest"], one[1])
+    image(dave, f"dev/{img}", "latest", [uuid.uuid4().bytes])  # the tag is taken meanwhile
+    r = dave.post(f"/api/v1/trash/{entry['id']}/restore")
+    assert r.status_code == 200, r.text
+    assert r.json()["tags_restored"] == []
+    assert "now points at" in r.json()["tags_refused"][0]["reason"]
+
+
+def test_who_may_plan_and_apply(
+    dave: httpx.Client, tess: httpx.Client, admin: httpx.Client, env: Env
+) -> None:
+    img = unique()
+    image(admin, f"dev/{img}", "1.0", [uuid.uuid4().bytes])
+    promote_to_prod(admin, img, "1.0")
+
+    # a developer may not plan in prod, a tester not in dev
+    r = plan(dave, "prod", SNAPSHOTS)
+    assert r.status_code == 403 and "needs delete" in r.json()["message"]
+    assert plan(tess, "dev", SNAPSHOTS).status_code == 403
+    # a developer's delete in prod: 403
+    assert dave.delete(f"/v2/prod/{img}/manifests/1.0").status_code == 403
+    # nor apply a plan someone else made in a repository where they may not delete
+    p = plan(admin, "test", {"rules": [{"tags": "*", "keep_last": 0}]}).json()
+    assert dave.post(f"/api/v1/cleanup/plans/{p['id']}/apply").status_code == 403
+
+    # protected: even an admin's over-broad plan lists prod's images as refused, deletes none
+    r = plan(admin, "prod", {"rules": [{"tags": "*", "keep_last": 0}], "untagged_older_than": "0s"})
+    assert r.status_code == 201, r.text
+    p = r.json()
+    assert p["items"] == []
+    [refused] = mine(p["refused"], img)
+    assert "repository 'prod' is protected" in refused["reason"]
+    r = dave.post(f"/api/v1/cleanup/plans/{p['id']}/apply")
+    assert r.status_code == 403 and "needs delete" in r.json()["message"]
+    assert admin.post(f"/api/v1/cleanup/plans/{p['id']}/apply").json()["applied"] == []
+    assert admin.get(f"/v2/prod/{img}/manifests/1.0").status_code == 200
+
+
+def test_retention_policies_in_the_api_and_cli(
+    dave: httpx.Client, admin: httpx.Client, tmp_path: Path, env: Env
+) -> None:
+    # bad policies: 400 naming the field
+    for body, needle in (
+        ({"rules": [{"tags": "*", "older_than": "14 days"}]}, "rules[0].older_than"),
+        ({"rules": [{"tags": "[a]", "keep_last": 1}]}, "is not a tag glob"),
+        ({"rules": [{"tags": "*", "keep_last": 1, "where": ["A=b"]}]}, "rules[0].where[0]"),
+    ):
+        r = admin.put("/api/v1/repositories/dev/retention", json=body)
+        assert r.status_code == 400, r.text
+        assert needle in r.json()["message"]
+        r = plan(admin, "dev", body)
+        assert r.status_code == 400 and needle in r.json()["message"]
+    r = admin.post("/api/v1/cleanup/plans", json={"repo": "dev", "rules": "*"})
+    assert r.status_code == 422
+
+    # manage is needed: developers do not have it in dev
+    policy = {"rules": [{"tags": "*-SNAPSHOT", "keep_last": 2}], "untagged_older_than": "7d"}
+    assert dave.put("/api/v1/repositories/dev/retention", json=policy).status_code == 403
+    r = admin.put("/api/v1/repositories/dev/retention", json={**policy, "schedule": "24h"})
+    assert r.status_code == 200, r.text
+    assert dave.get("/api/v1/repositories/dev/retention").json()["schedule"] == "24h"
+    # a plan without rules uses the repository's policy
+    p = plan(dave, "dev").json()
+    assert p["policy"]["rules"] == policy["rules"]
+
+    # the CLI shows and sets it; the plan command reads a rules file
+    cli_env = {
+        **os.environ,
+        "HOME": str(tmp_path),
+        "TIDEGATE_URL": env.server.url,
+        "TIDEGATE_USERNAME": "admin",
+        "TIDEGATE_TOKEN": env.server.password,
+    }
+    rules = tmp_path / "snapshots.yaml"
+    rules.write_text("rules:\n  - tags: '*-SNAPSHOT'\n    keep_last: 5\n")
+    out = subprocess.run(
+        [TIDEGATE, "repo", "retention", "dev", "--file", str(rules), "--json"],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"rules": [{"tags": "*-SNAPSHOT", "keep_last": 5}]}
+    out = subprocess.run(
+        [TIDEGATE, "cleanup", "plan", "dev", "--rules", str(rules)],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "apply with: tidegate cleanup apply" in out.stdout or " 0 items" in out.stdout
+
+    assert admin.delete("/api/v1/repositories/dev/retention").status_code == 204
+    assert admin.get("/api/v1/repositories/dev/retention").status_code == 404
+    r = plan(dave, "dev")
+    assert r.status_code == 400 and "has no retention policy" in r.json()["message"]
+
+
+def test_two_applies_of_one_plan_at_once_apply_it_once(dave: httpx.Client, env: Env) -> None:
+    img = unique()
+    for n in range(3):
+        image(dave, f"dev/{img}", f"{n}-SNAPSHOT", [uuid.uuid4().bytes])
+    p = plan(dave, "dev", SNAPSHOTS).json()
+    answers: list[httpx.Response] = []
+
+    def apply() -> None:
+        with env.client("dave") as c:
+            answers.append(c.post(f"/api/v1/cleanup/plans/{p['id']}/apply"))
+
+    threads = [threading.Thread(target=apply) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.status_code for r in answers) == [200, 409, 409, 409]
+    [winner] = [r.json() for r in answers if r.status_code == 200]
+    assert len(mine(winner["applied"], img)) == 3
+    trash = dave.get("/api/v1/trash", params={"repo": "dev", "image": img}).json()
+    assert len(trash) == 3  # each manifest trashed once
