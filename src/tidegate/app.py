@@ -23,6 +23,7 @@ from tidegate.config import Settings, load_settings
 from tidegate.db import Database
 from tidegate.http.asgi import build_asgi
 from tidegate.http.auth import Gatekeeper
+from tidegate.http.observe import Observed, TrustedProxies
 from tidegate.http.token import TokenEndpoint
 from tidegate.http.v2.context import Services
 from tidegate.http.v2.router import V2App
@@ -32,9 +33,11 @@ from tidegate.services.blobs import BlobService
 from tidegate.services.bootstrap import token_secret
 from tidegate.services.catalog import CatalogService
 from tidegate.services.content import ContentRouter, LocalContent
+from tidegate.services.delivery import DeliveryWorker
+from tidegate.services.events import EventService
 from tidegate.services.identity import IdentityService
 from tidegate.services.manifests import ManifestService
-from tidegate.services.metrics import RemoteMetrics
+from tidegate.services.metrics import Metrics
 from tidegate.services.names import NameResolver
 from tidegate.services.permissions import PermissionTargetService
 from tidegate.services.promotion import PromotionService
@@ -78,8 +81,8 @@ def build(settings: Settings) -> Built:
     permissions = PermissionTargetService(db, identity_state, evaluator, audit)
     store = BlobStore(driver)
     blobs = BlobService(db, store, names)
-    manifests = ManifestService(db, evaluator)
-    metrics = RemoteMetrics()
+    manifests = ManifestService(db, evaluator, audit)
+    metrics = Metrics()
     remote = RemoteContent(db, manifests, blobs, store, UploadStore(driver), metrics)
     content = ContentRouter(LocalContent(manifests, blobs), {"remote": remote})
     virtual = VirtualContent(content, names, evaluator)
@@ -87,7 +90,7 @@ def build(settings: Settings) -> Built:
     services = Services(
         names=names,
         blobs=blobs,
-        uploads=UploadService(db, UploadStore(driver)),
+        uploads=UploadService(db, UploadStore(driver), metrics),
         manifests=manifests,
         catalog=CatalogService(db, names, evaluator),
         content=content,
@@ -95,11 +98,17 @@ def build(settings: Settings) -> Built:
         body_idle_timeout=settings.body_idle_timeout,
     )
 
+    delivery = DeliveryWorker(db, settings.events, settings.url, settings.smtp, metrics)
+
     def ready() -> None:
-        names.repositories()
+        db.ping()
         driver.list("")
 
+    def startup() -> None:
+        delivery.start()
+
     def shutdown() -> None:
+        delivery.stop()
         audit.flush()
         db.dispose()
 
@@ -113,10 +122,11 @@ def build(settings: Settings) -> Built:
                 identity,
                 permissions,
                 audit,
-                PromotionService(db, names, evaluator, audit),
+                PromotionService(db, names, evaluator, audit, metrics),
                 PropertyService(db, names, evaluator, audit),
                 RepositoryService(db, names, evaluator, audit, content),
                 SearchService(db, names, evaluator),
+                EventService(db, evaluator, audit),
             )
         )
 
@@ -127,8 +137,10 @@ def build(settings: Settings) -> Built:
         shutdown,
         management_api,
         metrics.render,
+        startup,
     )
-    return Built(app, db, services)
+    proxies = TrustedProxies(settings.trusted_proxies) if settings.trusted_proxies else None
+    return Built(Observed(app, metrics, proxies), db, services)
 
 
 def create_app() -> ASGIApp:

@@ -1,5 +1,6 @@
 """``tidegate`` entry point: ``serve``, ``config check``, and the remote commands (``login``,
-``logout``, ``user``, ``sa``, ``group``, ``token``, ``perm``, ``promote``, ``props``, ``gate``)
+``logout``, ``user``, ``sa``, ``group``, ``token``, ``perm``, ``promote``, ``props``, ``gate``,
+``repo``, ``webhook``, ``notify``, ``audit``)
 that talk to ``/api/v1``."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from tidegate.cli import (
+    audit,
     gate,
     groups,
     login,
@@ -25,6 +27,7 @@ from tidegate.cli import (
     service_accounts,
     tokens,
     users,
+    webhooks,
 )
 from tidegate.cli.client import CliError
 from tidegate.config import Settings, load_settings
@@ -88,6 +91,10 @@ app.add_typer(gate.app, name="gate")
 app.command()(search.search)
 # Repositories: local, remote, virtual (docs/remote-virtual.md).
 app.add_typer(repos.app, name="repo")
+# Events, notifications and the audit log (docs/events.md).
+app.add_typer(webhooks.app, name="webhook")
+app.add_typer(webhooks.notify_app, name="notify")
+app.command()(audit.audit)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ _USER_COLUMNS = (
     users.c.disabled,
     users.c.description,
     users.c.created_at,
+    users.c.email,
 )
 
 
@@ -46,6 +47,7 @@ def create(
     is_admin: bool,
     kind: str = "user",
     description: str | None = None,
+    email: str | None = None,
 ) -> int:
     result = conn.execute(
         insert(users).values(
@@ -55,6 +57,7 @@ def create(
             kind=kind,
             disabled=False,
             description=description,
+            email=email,
             created_at=datetime.now(UTC),
         )
     )

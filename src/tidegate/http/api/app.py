@@ -53,6 +53,7 @@ from tidegate.http.api import (
     service_accounts,
     tokens,
     users,
+    webhooks,
 )
 from tidegate.http.api.deps import PREFIX, ApiServices, api_services, route_needs
 from tidegate.http.api.schema import ErrorBody
@@ -240,7 +241,7 @@ def build_api(services: ApiServices) -> ASGIApp:
     )
     api.state.services = services
     routers = [me, users, service_accounts, groups, tokens, permissions, audit]
-    routers += [repositories, promotions, properties, search, artifactory]
+    routers += [repositories, promotions, properties, search, artifactory, webhooks]
     for module in routers:
         api.include_router(module.router, responses=ERROR_RESPONSES)
     missing = [

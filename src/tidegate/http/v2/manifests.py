@@ -5,6 +5,7 @@ from __future__ import annotations
 import anyio.to_thread
 from starlette.responses import Response
 
+from tidegate.http.auth import client_address
 from tidegate.http.v2.context import Ctx
 from tidegate.oci.manifest import MAX_MANIFEST_BYTES
 
@@ -39,6 +40,7 @@ async def put_manifest(ctx: Ctx) -> Response:
         ctx.request.headers.get("content-type"),
         extra_tags,
         ctx.caller.principal,
+        client_address(ctx.request),
     )
     response = Response(
         status_code=201,
