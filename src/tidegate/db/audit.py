@@ -48,7 +48,13 @@ def search(
         prefix = action.rstrip("*").rstrip(".") + "."  # "user", "user.*": every user.<x>
         query = query.where(or_(c.action == action, c.action.startswith(prefix, autoescape=True)))
     if repo:
-        query = query.where(or_(c.target == repo, c.target.startswith(repo + "/", autoescape=True)))
+        # a repository (``dev``), an image (``dev/shop/cart``) or one reference of it
+        query = query.where(
+            or_(
+                c.target == repo,
+                *(c.target.startswith(repo + sep, autoescape=True) for sep in ("/", "@", ":")),
+            )
+        )
     if since:
         query = query.where(c.at >= since)
     return [AuditRecord(*row) for row in conn.execute(query.limit(limit))]

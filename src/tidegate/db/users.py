@@ -49,15 +49,16 @@ def create(
     description: str | None = None,
     email: str | None = None,
 ) -> int:
+    extra = {"email": email} if email is not None else {}
     result = conn.execute(
         insert(users).values(
+            **extra,
             username=username,
             password_hash=password_hash,
             is_admin=is_admin,
             kind=kind,
             disabled=False,
             description=description,
-            email=email,
             created_at=datetime.now(UTC),
         )
     )
