@@ -23,7 +23,7 @@ from tidegate.config import Settings, load_settings
 from tidegate.db import Database
 from tidegate.http.asgi import build_asgi
 from tidegate.http.auth import Gatekeeper
-from tidegate.http.observe import Observed, TrustedProxies
+from tidegate.http.observe import TrustedProxies, observed
 from tidegate.http.token import TokenEndpoint
 from tidegate.http.v2.context import Services
 from tidegate.http.v2.router import V2App
@@ -140,7 +140,7 @@ def build(settings: Settings) -> Built:
         startup,
     )
     proxies = TrustedProxies(settings.trusted_proxies) if settings.trusted_proxies else None
-    return Built(Observed(app, metrics, proxies), db, services)
+    return Built(observed(app, metrics, proxies), db, services)
 
 
 def create_app() -> ASGIApp:

@@ -8,15 +8,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.support.postgres import database_for
 from tests.support.pushes import push, push_blob, unique
 from tests.support.receivers import (
     Mailbox,
@@ -27,6 +32,7 @@ from tests.support.receivers import (
 )
 from tests.support.server import RunningServer, free_port, tidegate_server
 
+TIDEGATE = Path(sys.executable).with_name("tidegate")
 PASSWORD = "a long enough password"
 SECRET = "s3cret-signing-key-for-tests"
 PUBLIC_URL = "https://registry.example.com"
@@ -46,12 +52,22 @@ class Env:
         return httpx.Client(base_url=self.server.url, auth=auth, timeout=60)
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    yield from database_for(request, tmp_path_factory, "events")
+
+
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def env(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[Env]:
+    """Two server processes (workers): each runs a delivery worker; they share the work."""
     base = tmp_path_factory.mktemp("events")
     with smtp_server() as mailbox:
         config = base / "tidegate.yaml"
         config.write_text(
+            "workers: 2\n"
+            f"database_url: {database_url}\n"
             f"public_url: {PUBLIC_URL}\n"
             "events: {backoff: 0.2, backoff_max: 1, poll_interval: 0.1, max_attempts: 30,"
             " timeout: 60}\n"
@@ -312,3 +328,60 @@ def test_subscriptions_need_manage_and_never_show_the_secret(env: Env, admin: ht
         assert SECRET not in text
     assert admin.delete(f"/api/v1/webhooks/{webhook['id']}").status_code == 204
     assert admin.get(f"/api/v1/webhooks/{webhook['id']}").status_code == 404
+
+
+def test_each_event_is_delivered_once_by_one_of_the_workers(env: Env, admin: httpx.Client) -> None:
+    with webhook_receiver() as receiver:
+        webhook = hook(admin, receiver.url, ["image.pushed"], ["dev"])
+        name = unique("once/app")
+        digests = {image(admin, f"dev/{name}", f"v{i}") for i in range(10)}
+        found = settled(admin, webhook["id"], 10)
+        assert all(d["state"] == "succeeded" and d["attempts"] == 1 for d in found)
+        ids = [r.headers["X-Tidegate-Delivery"] for r in receiver.received]
+        assert sorted(ids) == sorted(str(d["id"]) for d in found)  # none sent twice
+        assert {e["data"]["digest"] for e in cloud_events(receiver)} == digests
+    admin.delete(f"/api/v1/webhooks/{webhook['id']}")
+
+
+def test_the_cli_manages_webhooks_and_notifications(
+    env: Env, admin: httpx.Client, tmp_path: Path
+) -> None:
+    cli_env = {k: v for k, v in os.environ.items() if not k.startswith("TIDEGATE_")}
+    cli_env.update(
+        HOME=str(tmp_path),
+        TIDEGATE_URL=env.server.url,
+        TIDEGATE_USERNAME="admin",
+        TIDEGATE_TOKEN=env.server.password,
+    )
+
+    def cli(*args: str, stdin: str = "") -> Any:
+        done = subprocess.run(
+            [str(TIDEGATE), *args, "--json"],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=cli_env,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    with webhook_receiver() as receiver:
+        created = cli(
+            "webhook", "create", receiver.url, "-e", "image.pushed", "-r", "dev",
+            "--secret-stdin", stdin=SECRET + "\n",
+        )  # fmt: skip
+        assert created["secret_set"] is True and SECRET not in json.dumps(created)
+        assert created["id"] in [w["id"] for w in cli("webhook", "list")]
+        image(admin, f"dev/{unique('cli/app')}", "v1")
+        receiver.wait_for(1)
+        settled(admin, created["id"])
+        (delivery,) = cli("webhook", "deliveries", str(created["id"]))
+        assert delivery["state"] == "succeeded" and delivery["response_code"] == 204
+        cli("webhook", "redeliver", str(created["id"]), str(delivery["id"]))
+        receiver.wait_for(2)
+        cli("webhook", "delete", str(created["id"]))
+    notification = cli("notify", "create", "testers", "-e", "image.promoted", "-r", "test")
+    assert notification["group"] == "testers"
+    assert notification["id"] in [n["id"] for n in cli("notify", "list")]
+    cli("notify", "delete", str(notification["id"]))
