@@ -126,10 +126,13 @@ class DeliveryWorker:
             free += 1
         if not free:
             return
-        with self._db.transaction(bump=False) as conn:
-            won = events_q.claim(conn, self._holder, now, self._lease, free)
-        for _ in range(free - len(won)):
-            self._in_flight.release()
+        won: list[int] = []
+        try:
+            with self._db.transaction(bump=False) as conn:
+                won = events_q.claim(conn, self._holder, now, self._lease, free)
+        finally:  # the slots no claimed delivery took (all of them if the claim failed)
+            for _ in range(free - len(won)):
+                self._in_flight.release()
         assert self._pool is not None
         for delivery_id in won:
             self._pool.submit(self._send, delivery_id)
