@@ -146,6 +146,9 @@ def test_the_audit_log_is_queried_by_time_actor_repository_and_action_and_export
             ("admin", f"dev/{name}@{digest}", "ok")
         ]
         assert pushed[0]["address"] == "127.0.0.1" and pushed[0]["detail"]["tags"] == ["v1"]
+        assert c.delete(f"/v2/dev/{name}/manifests/v1").status_code == 202
+        deleted = c.get("/api/v1/audit", params={"repo": f"dev/{name}", "action": "tag"}).json()
+        assert [(e["action"], e["target"]) for e in deleted] == [("tag.deleted", f"dev/{name}:v1")]
         later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
         assert c.get("/api/v1/audit", params={"since": later}).json() == []
         r = c.get("/api/v1/audit", params={"since": later, "until": start.isoformat()})
@@ -170,7 +173,7 @@ def test_the_audit_log_is_queried_by_time_actor_repository_and_action_and_export
     )
     assert done.returncode == 0, done.stderr
     exported = [json.loads(line) for line in done.stdout.splitlines()]
-    assert [e["action"] for e in exported] == ["image.pushed"]
+    assert [e["action"] for e in exported] == ["image.pushed", "tag.deleted"]  # oldest first
     table = subprocess.run(
         [str(TIDEGATE), "audit", "--action", "user", "--limit", "5"],
         capture_output=True,

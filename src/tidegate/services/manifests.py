@@ -126,14 +126,10 @@ class ManifestService:
                 self._set_push_properties(conn, ref, str(digest), principal)
             changed = {tag: self._set_tag(conn, ref, tag, str(digest), principal) for tag in tags}
             self._publish(conn, ref, str(digest), parsed, len(body), created, changed, principal)
-            if self._audit is not None and (created or any(p != "" for p in changed.values())):
-                self._audit.record(
-                    conn,
-                    Actor(principal, address),
-                    "image.pushed",
-                    f"{ref.name}@{digest}",
-                    {"tags": sorted(t for t, p in changed.items() if p != "")},
-                )
+            if created or any(p != "" for p in changed.values()):
+                tags = sorted(t for t, p in changed.items() if p != "")
+                target = f"{ref.name}@{digest}"
+                self._audited(conn, principal, address, "image.pushed", target, {"tags": tags})
         return PutResult(digest, str(parsed.subject.digest) if parsed.subject else None)
 
     def _set_push_properties(
@@ -228,8 +224,11 @@ class ManifestService:
 
     # --- delete --------------------------------------------------------------------------
 
-    def delete(self, ref: ImageRef, reference: str, principal: Principal) -> None:
-        """Delete a manifest by digest (with every tag on it), or only a tag by name."""
+    def delete(
+        self, ref: ImageRef, reference: str, principal: Principal, address: str | None = None
+    ) -> None:
+        """Delete a manifest by digest (with every tag on it), or only a tag by name. Audited
+        (``tag.deleted``, ``manifest.deleted``) in the same transaction."""
         ref.require_local()
         digest = _digest_reference(reference)
         immutable = ref.option("immutable_tags", False) and not principal.is_admin
@@ -239,6 +238,7 @@ class ManifestService:
                     raise Denied(f"tag {reference!r} in {ref.repository.key!r} is immutable")
                 if not q.delete_tag(conn, ref.repository_id, ref.image, reference):
                     raise ManifestUnknown(f"tag {reference!r} is unknown to {ref.name}")
+                self._audited(conn, principal, address, "tag.deleted", f"{ref.name}:{reference}")
                 return
             if immutable and q.list_tags_for(conn, ref.repository_id, ref.image, str(digest)):
                 raise Denied(
@@ -255,6 +255,19 @@ class ManifestService:
                 )
             if not q.delete_manifest(conn, ref.repository_id, ref.image, str(digest)):
                 raise ManifestUnknown(f"manifest {digest} is unknown to {ref.name}")
+            self._audited(conn, principal, address, "manifest.deleted", f"{ref.name}@{digest}")
+
+    def _audited(
+        self,
+        conn: Connection,
+        principal: Principal,
+        address: str | None,
+        action: str,
+        target: str,
+        detail: object = None,
+    ) -> None:
+        if self._audit is not None:
+            self._audit.record(conn, Actor(principal, address), action, target, detail)
 
     # --- listing -------------------------------------------------------------------------
 

@@ -59,6 +59,10 @@ async def put_manifest(ctx: Ctx) -> Response:
 async def delete_manifest(ctx: Ctx) -> Response:
     ref = ctx.ref()
     await anyio.to_thread.run_sync(
-        ctx.services.manifests.delete, ref, ctx.params["reference"], ctx.caller.principal
+        ctx.services.manifests.delete,
+        ref,
+        ctx.params["reference"],
+        ctx.caller.principal,
+        client_address(ctx.request),
     )
     return Response(status_code=202)
