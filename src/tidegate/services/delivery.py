@@ -171,7 +171,7 @@ class DeliveryWorker:
         log.info(
             "event delivery attempt",
             delivery=claimed.id,
-            event=claimed.event["id"],
+            event_id=claimed.event["id"],
             kind=kind,
             outcome=attempt["outcome"],
             response_code=attempt["response_code"],
