@@ -18,6 +18,7 @@ from tidegate.db import Database
 from tidegate.db import events as events_q
 from tidegate.db import users as user_q
 from tidegate.db.promotions import publish
+from tidegate.db.tables import deliveries
 from tidegate.services.audit import Actor, AuditLog
 from tidegate.services.delivery import DeliveryWorker
 from tidegate.services.events import EventService
@@ -89,9 +90,7 @@ def test_email_without_a_mail_server_fails_at_once_with_the_reason(
     def failed() -> dict[str, Any] | None:
         with db.read() as conn:
             rows = conn.execute(
-                events_q.deliveries.select().where(
-                    events_q.deliveries.c.notification_id == notification.id
-                )
+                deliveries.select().where(deliveries.c.notification_id == notification.id)
             ).all()
         return dict(rows[0]._mapping) if rows and rows[0].state == "failed" else None
 
