@@ -23,6 +23,7 @@ from tidegate.config import Settings, load_settings
 from tidegate.db import Database
 from tidegate.http.asgi import build_asgi
 from tidegate.http.auth import Gatekeeper
+from tidegate.http.observe import TrustedProxies, observed
 from tidegate.http.token import TokenEndpoint
 from tidegate.http.v2.context import Services
 from tidegate.http.v2.router import V2App
@@ -33,9 +34,11 @@ from tidegate.services.bootstrap import token_secret
 from tidegate.services.catalog import CatalogService
 from tidegate.services.cleanup import CleanupService
 from tidegate.services.content import ContentRouter, LocalContent
+from tidegate.services.delivery import DeliveryWorker
+from tidegate.services.events import EventService
 from tidegate.services.identity import IdentityService
 from tidegate.services.manifests import ManifestService
-from tidegate.services.metrics import RemoteMetrics
+from tidegate.services.metrics import Metrics
 from tidegate.services.names import NameResolver
 from tidegate.services.permissions import PermissionTargetService
 from tidegate.services.promotion import PromotionService
@@ -81,8 +84,8 @@ def build(settings: Settings) -> Built:
     store = BlobStore(driver)
     blobs = BlobService(db, store, names)
     trash = TrashBin(settings.trash_days)
-    manifests = ManifestService(db, evaluator, trash)
-    metrics = RemoteMetrics()
+    manifests = ManifestService(db, evaluator, audit, trash)
+    metrics = Metrics()
     remote = RemoteContent(db, manifests, blobs, store, UploadStore(driver), metrics)
     content = ContentRouter(LocalContent(manifests, blobs), {"remote": remote})
     virtual = VirtualContent(content, names, evaluator)
@@ -90,7 +93,7 @@ def build(settings: Settings) -> Built:
     services = Services(
         names=names,
         blobs=blobs,
-        uploads=UploadService(db, UploadStore(driver)),
+        uploads=UploadService(db, UploadStore(driver), metrics),
         manifests=manifests,
         catalog=CatalogService(db, names, evaluator),
         content=content,
@@ -98,11 +101,17 @@ def build(settings: Settings) -> Built:
         body_idle_timeout=settings.body_idle_timeout,
     )
 
+    delivery = DeliveryWorker(db, settings.events, settings.url, settings.smtp, metrics)
+
     def ready() -> None:
-        names.repositories()
+        db.ping()
         driver.list("")
 
+    def startup() -> None:
+        delivery.start()
+
     def shutdown() -> None:
+        delivery.stop()
         audit.flush()
         db.dispose()
 
@@ -116,12 +125,13 @@ def build(settings: Settings) -> Built:
                 identity,
                 permissions,
                 audit,
-                PromotionService(db, names, evaluator, audit),
+                PromotionService(db, names, evaluator, audit, metrics),
                 PropertyService(db, names, evaluator, audit),
                 RepositoryService(db, names, evaluator, audit, content),
                 SearchService(db, names, evaluator),
                 CleanupService(db, names, evaluator, audit, trash),
                 TrashService(db, names, evaluator, audit),
+                EventService(db, evaluator, audit),
             )
         )
 
@@ -132,8 +142,10 @@ def build(settings: Settings) -> Built:
         shutdown,
         management_api,
         metrics.render,
+        startup,
     )
-    return Built(app, db, services)
+    proxies = TrustedProxies(settings.trusted_proxies) if settings.trusted_proxies else None
+    return Built(observed(app, metrics, proxies), db, services)
 
 
 def create_app() -> ASGIApp:

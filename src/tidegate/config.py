@@ -6,8 +6,10 @@ key and the reason. Imports only ``tidegate.errors`` and ``tidegate.oci``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +43,13 @@ ENV_KEYS: dict[str, str] = {
     "TIDEGATE_BODY_IDLE_TIMEOUT": "body_idle_timeout",
     "TIDEGATE_LOGIN_FAILURES": "login_failures",
     "TIDEGATE_LOGIN_FAILURE_WINDOW": "login_failure_window",
+    "TIDEGATE_PUBLIC_URL": "public_url",
+    "TIDEGATE_TLS_CERT": "tls.cert",
+    "TIDEGATE_TLS_KEY": "tls.key",
+    "TIDEGATE_SMTP_HOST": "smtp.host",
+    "TIDEGATE_SMTP_PORT": "smtp.port",
+    "TIDEGATE_SMTP_USERNAME": "smtp.username",
+    "TIDEGATE_SMTP_PASSWORD": "smtp.password",
 }
 
 DEFAULT_GROUPS = ("developers", "testers", "operations", "ci")
@@ -107,6 +116,74 @@ class _Strict(BaseModel):
 class StorageSettings(_Strict):
     driver: Literal["filesystem", "memory"] = "filesystem"
     root: Path | None = None
+
+
+class TlsSettings(_Strict):
+    """Built-in TLS: a PEM certificate (chain) and its private key. Both are loaded at start,
+    so a wrong path, a key that does not match or a file that is not PEM is refused then."""
+
+    cert: Path
+    key: Path
+
+    @model_validator(mode="after")
+    def _loadable(self) -> TlsSettings:
+        for field, path in (("cert", self.cert), ("key", self.key)):
+            if not path.is_file():
+                raise ValueError(f"tls.{field}: no such file: {path}")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        try:
+            context.load_cert_chain(self.cert, self.key)
+        except (ssl.SSLError, OSError) as exc:
+            reason = getattr(exc, "reason", None) or exc.strerror or str(exc)
+            raise ValueError(
+                f"tls.cert and tls.key cannot be used together: {reason} (both must be PEM,"
+                " and the key must be the certificate's)"
+            ) from None
+        return self
+
+
+class SmtpSettings(_Strict):
+    """The mail server notifications go through (docs/events.md)."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(default=25, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str = Field(default="tidegate@localhost", alias="from")
+    security: Literal["none", "starttls", "tls"] = "none"
+    timeout: float = Field(default=30.0, gt=0, le=600)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+", value):
+            raise ValueError("must be an email address such as tidegate@example.com")
+        return value
+
+    @model_validator(mode="after")
+    def _credentials_together(self) -> SmtpSettings:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("smtp.username and smtp.password go together: set both or neither")
+        return self
+
+
+class EventSettings(_Strict):
+    """Webhook and email delivery (docs/events.md)."""
+
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    backoff: float = Field(default=10.0, gt=0, le=86_400)  # first retry after; doubles
+    backoff_max: float = Field(default=3600.0, gt=0, le=7 * 86_400)
+    timeout: float = Field(default=10.0, gt=0, le=300)  # one webhook request
+    poll_interval: float = Field(default=1.0, gt=0, le=60)  # how often a worker looks
+    senders: int = Field(default=4, ge=1, le=64)  # deliveries in flight per process
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> EventSettings:
+        if self.backoff_max < self.backoff:
+            raise ValueError("events.backoff_max must not be smaller than events.backoff")
+        return self
 
 
 class RepositorySettings(_Strict):
@@ -182,6 +259,35 @@ class Settings(_Strict):
     login_failures: int = Field(default=10, ge=1, le=10_000)
     login_failure_window: float = Field(default=60.0, gt=0, le=86_400)
     trash_days: int = Field(default=14, ge=0, le=3650)  # 0: deletions are final at once
+    public_url: str | None = None  # the URL clients use; events' ``source``
+    tls: TlsSettings | None = None
+    trusted_proxies: list[str] = Field(default_factory=list)  # CIDRs
+    smtp: SmtpSettings | None = None
+    events: EventSettings = EventSettings()
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL, for example https://registry.example.com")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError("must not have credentials, a query or a fragment")
+        return value.rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address or CIDR network (e.g. 10.0.0.0/8)"
+                ) from None
+        return value
 
     @field_validator("default_repository")
     @classmethod
@@ -272,6 +378,13 @@ class Settings(_Strict):
         return data
 
     @property
+    def url(self) -> str:
+        """Where clients reach the server: ``public_url``, else from ``listen`` and TLS."""
+        if self.public_url:
+            return self.public_url
+        return f"{'https' if self.tls else 'http'}://{self.listen}"
+
+    @property
     def host(self) -> str:
         return self.listen.rpartition(":")[0].strip("[]")
 
@@ -317,7 +430,12 @@ def load_settings(
         data.update(loaded)
     for name, key in ENV_KEYS.items():
         if env.get(name):
-            data[key] = env[name]
+            section, _, leaf = key.rpartition(".")
+            target = data
+            if section:
+                nested = data.get(section)
+                target = data[section] = dict(nested) if isinstance(nested, dict) else {}
+            target[leaf] = env[name]
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:

@@ -93,6 +93,12 @@ EXPECTED_PATHS = {
     "/api/v1/cleanup/plans/{plan_id}/apply": {"post"},
     "/api/v1/trash": {"get"},
     "/api/v1/trash/{entry_id}/restore": {"post"},
+    "/api/v1/webhooks": {"get", "post"},
+    "/api/v1/webhooks/{webhook_id}": {"get", "patch", "delete"},
+    "/api/v1/webhooks/{webhook_id}/deliveries": {"get"},
+    "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver": {"post"},
+    "/api/v1/notifications": {"get", "post"},
+    "/api/v1/notifications/{notification_id}": {"delete"},
     "/artifactory/api/docker/{repo_key}/v2/promote": {"post"},
     "/artifactory/api/storage/{repo_key}/{path}": {"get", "put", "delete"},
 }

@@ -61,6 +61,13 @@ def test_environment_names_are_the_documented_contract() -> None:
         "TIDEGATE_BODY_IDLE_TIMEOUT": "body_idle_timeout",
         "TIDEGATE_LOGIN_FAILURES": "login_failures",
         "TIDEGATE_LOGIN_FAILURE_WINDOW": "login_failure_window",
+        "TIDEGATE_PUBLIC_URL": "public_url",
+        "TIDEGATE_TLS_CERT": "tls.cert",
+        "TIDEGATE_TLS_KEY": "tls.key",
+        "TIDEGATE_SMTP_HOST": "smtp.host",
+        "TIDEGATE_SMTP_PORT": "smtp.port",
+        "TIDEGATE_SMTP_USERNAME": "smtp.username",
+        "TIDEGATE_SMTP_PASSWORD": "smtp.password",
     }
 
 

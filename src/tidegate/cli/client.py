@@ -158,6 +158,10 @@ class Remote:
         self.authorization = authorization
         self.timeout = timeout
 
+    def raise_for(self, response: httpx.Response) -> None:
+        """Raise the ``CliError`` of an error answer."""
+        raise _error_of(response)
+
     def call(
         self,
         method: str,

@@ -1,6 +1,6 @@
 """``tidegate`` entry point: ``serve``, ``config check``, and the remote commands (``login``,
 ``logout``, ``user``, ``sa``, ``group``, ``token``, ``perm``, ``promote``, ``props``, ``gate``,
-``repo``, ``cleanup``, ``trash``)
+``repo``, ``cleanup``, ``trash``, ``webhook``, ``notify``, ``audit``)
 that talk to ``/api/v1``."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from tidegate.cli import (
+    audit,
     cleanup,
     gate,
     groups,
@@ -28,6 +29,7 @@ from tidegate.cli import (
     tokens,
     trash,
     users,
+    webhooks,
 )
 from tidegate.cli.client import CliError
 from tidegate.config import Settings, load_settings
@@ -99,6 +101,10 @@ repos.app.command("retention")(cleanup.retention)
 # Lifecycle: cleanup plans and the trash (docs/lifecycle.md).
 app.add_typer(cleanup.app, name="cleanup")
 app.add_typer(trash.app, name="trash")
+# Events, notifications and the audit log (docs/events.md).
+app.add_typer(webhooks.app, name="webhook")
+app.add_typer(webhooks.notify_app, name="notify")
+app.command()(audit.audit)
 
 
 def main() -> None:

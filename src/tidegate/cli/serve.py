@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -96,12 +97,27 @@ def _private_data(settings: Settings) -> None:
                 file.chmod(0o600)
 
 
+def _metrics_dir(settings: Settings) -> None:
+    """A fresh directory per run where every worker writes its metrics (prometheus_client's
+    multiprocess mode), so ``/metrics`` sums the workers. Earlier runs' directories go."""
+    root = settings.data_dir.resolve() / "metrics"
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.iterdir():
+        if old.is_dir() and old.name.startswith("run-"):
+            shutil.rmtree(old, ignore_errors=True)
+    current = root / f"run-{os.getpid()}"
+    current.mkdir()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(current)
+
+
 def run(settings: Settings, out: Console) -> None:
     _check_port_free(settings.host, settings.port)
     _private_data(settings)
     os.environ["TIDEGATE_DATA"] = str(settings.data_dir.resolve())
     first_start, admin_password = _bootstrap_in_child()
-    url = f"http://{settings.listen}"
+    _metrics_dir(settings)
+    scheme = "https" if settings.tls else "http"
+    url = f"{scheme}://{settings.listen}"
 
     def say(text: str) -> None:
         out.print(text, soft_wrap=True)  # never wrap a password or a command
@@ -113,9 +129,11 @@ def run(settings: Settings, out: Console) -> None:
             f"[bold]{admin_password}[/bold]"
         )
         say("  It is shown only this once. Log in with:")
-        say(f"  podman login --tls-verify=false -u admin {settings.listen}")
+        flag = "" if settings.tls else " --tls-verify=false"
+        say(f"  podman login{flag} -u admin {settings.listen}")
     elif first_start:
         say("First start: created user [bold]admin[/bold] with the configured password.")
+    tls = settings.tls
     if settings.server == "uvicorn":
         import uvicorn
 
@@ -126,6 +144,8 @@ def run(settings: Settings, out: Console) -> None:
             port=settings.port,
             workers=settings.workers,
             log_level="warning",
+            ssl_certfile=str(tls.cert) if tls else None,
+            ssl_keyfile=str(tls.key) if tls else None,
         )
         return
     from granian import Granian
@@ -139,4 +159,6 @@ def run(settings: Settings, out: Console) -> None:
         interface=Interfaces.ASGI,
         workers=settings.workers,
         log_access=False,
+        ssl_cert=tls.cert.resolve() if tls else None,
+        ssl_key=tls.key.resolve() if tls else None,
     ).serve()

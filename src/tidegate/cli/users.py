@@ -12,7 +12,10 @@ from tidegate.cli.prompts import read_password
 
 app = typer.Typer(no_args_is_help=True, help="Users (admin only).")
 
-COLUMNS = ("name", "is_admin", "disabled", "groups", "created_at")
+COLUMNS = ("name", "email", "is_admin", "disabled", "groups", "created_at")
+EmailOption = Annotated[
+    str | None, typer.Option("--email", help='Where notifications go ("" removes it).')
+]
 
 GroupOption = Annotated[
     list[str] | None, typer.Option("--group", "-g", help="Group to belong to (repeatable).")
@@ -40,6 +43,7 @@ def create(
     password_stdin: PasswordStdin = False,
     group: GroupOption = None,
     admin: Annotated[bool, typer.Option("--admin", help="Make the user an admin.")] = False,
+    email: EmailOption = None,
     server: ServerOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -47,6 +51,8 @@ def create(
     client = remote(server)
     password = read_password(password_stdin, f"Password for {name}", confirm=True)
     body = {"username": name, "password": password, "groups": group or [], "is_admin": admin}
+    if email is not None:
+        body["email"] = email
     show_one(client.call("POST", "/users", body=body), as_json)
 
 
@@ -71,6 +77,7 @@ def update(
         bool | None,
         typer.Option("--disable/--enable", help="Disable (its tokens stop working) or enable."),
     ] = None,
+    email: EmailOption = None,
     server: ServerOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -87,6 +94,8 @@ def update(
         body["is_admin"] = admin
     if disable is not None:
         body["disabled"] = disable
+    if email is not None:
+        body["email"] = email
     show_one(client.call("PATCH", f"/users/{name}", body=body), as_json)
 
 

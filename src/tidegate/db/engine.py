@@ -81,17 +81,24 @@ class Database:
             command.upgrade(cfg, "head")
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
+    def transaction(self, bump: bool = True) -> Iterator[Connection]:
+        """``bump=False``: for writes no process caches (event delivery bookkeeping), so other
+        processes keep their caches of content and identity."""
         with self.engine.connect().execution_options(immediate=True) as conn:
             with conn.begin():
                 yield conn
-            if self.generation is not None:
+            if bump and self.generation is not None:
                 self.generation.bump()  # after the commit: see tidegate.db.generation
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         with self.engine.connect() as conn:
             yield conn
+
+    def ping(self) -> None:
+        """A round trip to the database (readiness): raises when it cannot be reached."""
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -50,6 +50,7 @@ class UserRecord:
     disabled: bool = False
     description: str | None = None
     created_at: datetime | None = None
+    email: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

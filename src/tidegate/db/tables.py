@@ -133,6 +133,7 @@ users = Table(
     Column("kind", String(16), nullable=False, server_default="user"),
     Column("disabled", Boolean, nullable=False, server_default="0"),
     Column("description", Text),
+    Column("email", String(320)),  # notifications (docs/events.md)
     sqlite_autoincrement=True,  # row ids never reused: tokens name them
 )
 
@@ -390,4 +391,81 @@ retention_runs = Table(
     Column("last_run", Float, nullable=False),
     Column("plan_id", String(32)),
     Column("result", JSON),
+)
+
+# Event delivery (docs/events.md). Subscriptions: webhooks (a URL) and email notifications (a
+# group). ``repositories`` empty means every repository. The fan-out turns each outbox row
+# (``events``) past ``event_cursor`` into one ``deliveries`` row per matching subscription;
+# workers in every process claim due deliveries with a lease (``lease_until``), so each is
+# sent by one of them. Times are seconds since the epoch (float), like the remote tables.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("events", JSON, nullable=False),
+    Column("repositories", JSON, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("description", Text),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", Float, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("group_name", String(128), nullable=False),
+    Column("events", JSON, nullable=False),
+    Column("repositories", JSON, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", Float, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("event_id", ForeignKey("events.id", ondelete="CASCADE"), nullable=False),
+    Column("webhook_id", ForeignKey("webhooks.id", ondelete="CASCADE")),
+    Column("notification_id", ForeignKey("notifications.id", ondelete="CASCADE")),
+    Column("state", String(16), nullable=False),  # pending | succeeded | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Float),
+    Column("lease_holder", String(64)),
+    Column("lease_until", Float),
+    Column("response_code", Integer),
+    Column("duration_ms", Float),
+    Column("error", Text),
+    Column("created_at", Float, nullable=False),
+    Column("last_attempt_at", Float),
+    sqlite_autoincrement=True,
+)
+Index("ix_deliveries_state_next_attempt_at", deliveries.c.state, deliveries.c.next_attempt_at)
+Index("ix_deliveries_webhook_id", deliveries.c.webhook_id)
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "delivery_id", ForeignKey("deliveries.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("at", Float, nullable=False),
+    Column("outcome", String(16), nullable=False),  # succeeded | failed
+    Column("response_code", Integer),
+    Column("duration_ms", Float, nullable=False),
+    Column("error", Text),
+    Column("redelivery", Boolean, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+event_cursor = Table(
+    "event_cursor",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("last_id", Integer, nullable=False),
 )

@@ -20,6 +20,7 @@ _USER_COLUMNS = (
     users.c.disabled,
     users.c.description,
     users.c.created_at,
+    users.c.email,
 )
 
 
@@ -46,9 +47,12 @@ def create(
     is_admin: bool,
     kind: str = "user",
     description: str | None = None,
+    email: str | None = None,
 ) -> int:
+    extra = {"email": email} if email is not None else {}
     result = conn.execute(
         insert(users).values(
+            **extra,
             username=username,
             password_hash=password_hash,
             is_admin=is_admin,

@@ -4,7 +4,7 @@ health and everything else."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import structlog
@@ -14,12 +14,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tidegate.http.observe import ROUTE_KEY
 from tidegate.http.token import TokenEndpoint
 from tidegate.http.v2.router import V2App
 
 API_PREFIX = "/api/v1"
 ARTIFACTORY_PREFIX = "/artifactory/api/"  # the Artifactory-compatible subset (docs/promotion.md)
 log = structlog.get_logger("tidegate.http")
+_FIXED = frozenset({"/healthz", "/readyz", "/metrics", "/auth/token"})  # their own metric label
 
 
 def build_asgi(
@@ -29,7 +31,8 @@ def build_asgi(
     on_shutdown: Callable[[], None],
     api: Callable[[], ASGIApp] | None = None,
     metrics: Callable[[], bytes] | None = None,
-) -> Callable[[Scope, Receive, Send], object]:
+    on_startup: Callable[[], None] | None = None,
+) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -44,12 +47,14 @@ def build_asgi(
         return JSONResponse({"status": "ready"})
 
     async def metrics_text(_: Request) -> Response:
-        """Prometheus text format, this process's counters (no multi-worker aggregation)."""
+        """Prometheus text format (summed over the workers of one ``tidegate serve``)."""
         body = metrics() if metrics is not None else b""
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if on_startup is not None:
+            on_startup()
         yield
         on_shutdown()
 
@@ -81,8 +86,11 @@ def build_asgi(
                 await v2(scope, receive, send)
                 return
             if path == "/v2":
-                await v2({**scope, "path": "/v2/"}, receive, send)
+                scope["path"] = "/v2/"
+                await v2(scope, receive, send)
                 return
+            if path in _FIXED:
+                scope[ROUTE_KEY] = path
             if api is not None and (
                 path == API_PREFIX or path.startswith((API_PREFIX + "/", ARTIFACTORY_PREFIX))
             ):

@@ -99,7 +99,8 @@ def password_checks_limiter() -> anyio.CapacityLimiter:
 
 
 def client_address(request: Request) -> str:
-    """The peer address (``X-Forwarded-For`` from trusted proxies arrives with issue 7)."""
+    """The client's address: the peer's, or the one a trusted proxy forwarded
+    (``http/observe.py`` rewrites the scope before anything reads it)."""
     return request.client.host if request.client else "unknown"
 
 

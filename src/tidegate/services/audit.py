@@ -163,6 +163,28 @@ class AuditLog:
         repo: str | None = None,
         since: datetime | None = None,
         limit: int = 100,
+        until: datetime | None = None,
+        outcome: str | None = None,
     ) -> list[AuditRecord]:
         with self._db.read() as conn:
-            return audit_q.search(conn, actor, action, repo, since, max(1, min(limit, 10_000)))
+            return audit_q.search(
+                conn, actor, action, repo, since, max(1, min(limit, 10_000)), until, outcome
+            )
+
+    def export_page(
+        self,
+        after_id: int,
+        actor: str | None = None,
+        action: str | None = None,
+        repo: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        outcome: str | None = None,
+        page: int = 1000,
+    ) -> list[AuditRecord]:
+        """The next ``page`` records after ``after_id``, oldest first (an export walks these
+        pages, so it never holds the whole log in memory)."""
+        with self._db.read() as conn:
+            return audit_q.search(
+                conn, actor, action, repo, since, page, until, outcome, after_id=after_id
+            )

@@ -35,6 +35,9 @@ DEFAULT_TOKEN_DAYS = 90
 MAX_TOKEN_DAYS = 3650
 
 
+EMAIL_RE = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+")
+
+
 def validate_name(name: str, what: str) -> str:
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise InvalidRequest(
@@ -44,6 +47,13 @@ def validate_name(name: str, what: str) -> str:
     if name in RESERVED_NAMES:
         raise InvalidRequest(f"{name!r} is reserved and cannot name a {what}")
     return name
+
+
+def validate_email(email: str | None) -> str | None:
+    """An address notifications can be sent to (``""`` and None: none)."""
+    if email and (len(email) > 320 or not EMAIL_RE.fullmatch(email)):
+        raise InvalidRequest("email: must be an address such as dev@example.com")
+    return email
 
 
 def validate_password(password: str) -> str:
@@ -65,6 +75,7 @@ class UserView:
     groups: list[str]
     created_at: datetime | None
     description: str | None
+    email: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +153,7 @@ class IdentityService:
             groups,
             user.created_at and _utc(user.created_at),
             user.description,
+            user.email,
         )
 
     # --- users and service accounts --------------------------------------------------------
@@ -161,6 +173,7 @@ class IdentityService:
                     sorted(member_of.get(u.id, [])),
                     u.created_at and _utc(u.created_at),
                     u.description,
+                    u.email,
                 )
                 for u in user_q.list_users(conn, kind)
             ]
@@ -176,11 +189,15 @@ class IdentityService:
         password: str,
         groups: list[str] | None = None,
         is_admin: bool = False,
+        email: str | None = None,
     ) -> UserView:
         validate_name(username, "user")
         validate_password(password)
+        validate_email(email)
         password_hash = hash_password(password)  # before the transaction: argon2 is slow
-        return self._create(actor, username, password_hash, groups or [], is_admin, "user", None)
+        return self._create(
+            actor, username, password_hash, groups or [], is_admin, "user", None, email
+        )
 
     def create_service_account(
         self,
@@ -201,12 +218,13 @@ class IdentityService:
         is_admin: bool,
         kind: str,
         description: str | None,
+        email: str | None = None,
     ) -> UserView:
         with self._change() as conn:
             if user_q.get_by_username(conn, name) is not None:
                 raise Conflict(f"a user or service account named {name!r} already exists")
             group_ids = self._group_ids(conn, groups)
-            user_id = user_q.create(conn, name, password_hash, is_admin, kind, description)
+            user_id = user_q.create(conn, name, password_hash, is_admin, kind, description, email)
             user_q.set_memberships(conn, user_id, group_ids)
             action = "user.created" if kind == "user" else "service_account.created"
             self._audit.record(
@@ -225,8 +243,11 @@ class IdentityService:
         is_admin: bool | None = None,
         disabled: bool | None = None,
         description: str | None = None,
+        email: str | None = None,
     ) -> UserView:
         values: dict[str, object] = {}
+        if email is not None:
+            values["email"] = validate_email(email) or None  # "": remove the address
         if password is not None:
             if kind != "user":
                 raise InvalidRequest("service accounts have no password: create a token")

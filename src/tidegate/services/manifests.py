@@ -28,6 +28,7 @@ from tidegate.oci import mediatypes as mt
 from tidegate.oci.digest import Digest, is_digest
 from tidegate.oci.manifest import MAX_MANIFEST_BYTES, ParsedManifest, parse_manifest
 from tidegate.oci.names import validate_tag
+from tidegate.services.audit import Actor, AuditLog
 from tidegate.services.names import ImageRef
 from tidegate.services.trash import TrashBin
 
@@ -58,10 +59,15 @@ def _digest_reference(reference: str) -> Digest | None:
 
 class ManifestService:
     def __init__(
-        self, db: Database, evaluator: PermissionEvaluator, trash: TrashBin | None = None
+        self,
+        db: Database,
+        evaluator: PermissionEvaluator,
+        audit: AuditLog | None = None,
+        trash: TrashBin | None = None,
     ) -> None:
         self._db = db
         self._evaluator = evaluator
+        self._audit = audit
         self._trash = trash or TrashBin()
 
     # --- pull ----------------------------------------------------------------------------
@@ -92,6 +98,7 @@ class ManifestService:
         content_type: str | None,
         extra_tags: list[str],
         principal: Principal,
+        address: str | None = None,
     ) -> PutResult:
         ref.require_push_allowed()
         if len(body) > MAX_MANIFEST_BYTES:
@@ -126,8 +133,12 @@ class ManifestService:
             )
             if created:
                 self._set_push_properties(conn, ref, str(digest), principal)
-            for tag in tags:
-                self._set_tag(conn, ref, tag, str(digest), principal)
+            changed = {tag: self._set_tag(conn, ref, tag, str(digest), principal) for tag in tags}
+            self._publish(conn, ref, str(digest), parsed, len(body), created, changed, principal)
+            if created or any(p != "" for p in changed.values()):
+                tags = sorted(t for t, p in changed.items() if p != "")
+                target = f"{ref.name}@{digest}"
+                self._audited(conn, principal, address, "image.pushed", target, {"tags": tags})
         return PutResult(digest, str(parsed.subject.digest) if parsed.subject else None)
 
     def _set_push_properties(
@@ -164,11 +175,45 @@ class ManifestService:
                 detail={"missing": missing},
             )
 
+    def _publish(
+        self,
+        conn: Connection,
+        ref: ImageRef,
+        digest: str,
+        parsed: ParsedManifest,
+        size: int,
+        created: bool,
+        changed: dict[str, str | None],
+        principal: Principal,
+    ) -> None:
+        """Events of a push, in its transaction (docs/events.md): ``image.pushed`` when the
+        manifest is new to the image or a tag now names it; ``tag.moved`` per tag that named
+        another digest before. A push that changes nothing publishes nothing."""
+        base = {
+            "repository": ref.repository.key,
+            "image": ref.image,
+            "digest": digest,
+            "media_type": parsed.media_type,
+            "size": size,
+            "actor": principal.name,
+        }
+        new_tags = [t for t, previous in changed.items() if previous != ""]
+        if created or new_tags:
+            tag = new_tags[0] if new_tags else None
+            subject = f"{ref.name}:{tag}" if tag else f"{ref.name}@{digest}"
+            data = {**base, "tag": tag, "tags": new_tags}
+            promotion_q.publish(conn, "image.pushed", subject, data)
+        for tag, previous in changed.items():
+            if previous:
+                data = {**base, "tag": tag, "previous_digest": previous}
+                promotion_q.publish(conn, "tag.moved", f"{ref.name}:{tag}", data)
+
     def _set_tag(
         self, conn: Connection, ref: ImageRef, tag: str, digest: str, principal: Principal
-    ) -> None:
+    ) -> str | None:
         """Moving an existing tag to another digest needs ``overwrite``; in a repository with
-        immutable tags only an admin may move one."""
+        immutable tags only an admin may move one. Returns ``""`` when the tag already named
+        ``digest``, the digest it named before when it moved, or None when it is new."""
         current = q.tag_digest(conn, ref.repository_id, ref.image, tag)
         if current is not None and current != digest and not principal.is_admin:
             if ref.option("immutable_tags", False):
@@ -181,13 +226,19 @@ class ManifestService:
                     f" the overwrite permission, which {principal.name} does not have in"
                     f" {ref.repository.key!r} (push a new tag instead)"
                 )
-        q.set_tag(conn, ref.repository_id, ref.image, tag, digest)
+        if current == digest:
+            return ""
+        previous = q.set_tag(conn, ref.repository_id, ref.image, tag, digest)
+        return "" if previous == digest else previous
 
     # --- delete --------------------------------------------------------------------------
 
-    def delete(self, ref: ImageRef, reference: str, principal: Principal) -> None:
+    def delete(
+        self, ref: ImageRef, reference: str, principal: Principal, address: str | None = None
+    ) -> None:
         """Delete a manifest by digest (with every tag on it), or only a tag by name. Both go
-        to the trash (restorable for ``trash_days``); a manifest's deletion is published as
+        to the trash (restorable for ``trash_days``) and are audited (``tag.deleted``,
+        ``manifest.deleted``) in the same transaction; a manifest's deletion is published as
         ``image.deleted``."""
         ref.require_local()
         digest = _digest_reference(reference)
@@ -201,6 +252,7 @@ class ManifestService:
                 )
                 if gone is None:
                     raise ManifestUnknown(f"tag {reference!r} is unknown to {ref.name}")
+                self._audited(conn, principal, address, "tag.deleted", f"{ref.name}:{reference}")
                 return
             if immutable and q.list_tags_for(conn, ref.repository_id, ref.image, str(digest)):
                 raise Denied(
@@ -233,6 +285,19 @@ class ManifestService:
                     "reason": _V2_DELETE,
                 },
             )
+            self._audited(conn, principal, address, "manifest.deleted", f"{ref.name}@{digest}")
+
+    def _audited(
+        self,
+        conn: Connection,
+        principal: Principal,
+        address: str | None,
+        action: str,
+        target: str,
+        detail: object = None,
+    ) -> None:
+        if self._audit is not None:
+            self._audit.record(conn, Actor(principal, address), action, target, detail)
 
     # --- listing -------------------------------------------------------------------------
 

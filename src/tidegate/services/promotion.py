@@ -32,6 +32,7 @@ from tidegate.oci.names import validate_tag
 from tidegate.services.audit import Actor, AuditLog
 from tidegate.services.closure import Closure, walk
 from tidegate.services.gates import evaluate, failed, parse_gate
+from tidegate.services.metrics import Metrics
 from tidegate.services.names import ImageRef, NameResolver
 from tidegate.services.properties import (
     Values,
@@ -124,11 +125,13 @@ class PromotionService:
         names: NameResolver,
         evaluator: PermissionEvaluator,
         audit: AuditLog,
+        metrics: Metrics | None = None,
     ) -> None:
         self._db = db
         self._names = names
         self._evaluator = evaluator
         self._audit = audit
+        self._metrics = metrics
 
     # --- promote -------------------------------------------------------------------------
 
@@ -148,11 +151,16 @@ class PromotionService:
                 with self._db.read() as conn:
                     return self._promote(conn, actor, req, src, dst)
             with self._db.transaction() as conn:
-                return self._promote(conn, actor, req, src, dst)
+                done = self._promote(conn, actor, req, src, dst)
+            if self._metrics is not None:
+                self._metrics.promotions.labels(dst.repository.key, "promoted").inc()
+            return done
         except _Refused as refused:
             record, root = refused.record, refused.root
         with self._db.transaction() as conn:
             record = self._write(conn, actor, record, root)
+        if self._metrics is not None:
+            self._metrics.promotions.labels(dst.repository.key, "refused").inc()
         raise GateRefused(
             f"the gate of {record.target!r} refused {src.name}@{record.digest}: "
             + "; ".join(f"{f['condition']}: {f['reason']}" for f in failed(record.evaluation)),

@@ -20,13 +20,15 @@ from tidegate.db import content as content_q
 from tidegate.db import uploads as upload_q
 from tidegate.errors import BlobUploadUnknown, DigestInvalid, RangeNotSatisfiable
 from tidegate.oci.digest import Digest
+from tidegate.services.metrics import Metrics
 from tidegate.services.names import ImageRef
 
 
 class UploadService:
-    def __init__(self, db: Database, store: UploadStore) -> None:
+    def __init__(self, db: Database, store: UploadStore, metrics: Metrics | None = None) -> None:
         self._db = db
         self._store = store
+        self._metrics = metrics
         self._locks: dict[str, anyio.Lock] = {}
 
     def _lock(self, upload_id: str) -> anyio.Lock:
@@ -120,6 +122,9 @@ class UploadService:
             content_q.link_blob(conn, ref.repository_id, ref.image, str(digest))
             if upload_id is not None:
                 upload_q.remove(conn, upload_id)
+        if self._metrics is not None:
+            self._metrics.uploads.labels(ref.repository.key).inc()
+            self._metrics.upload_bytes.labels(ref.repository.key).inc(size)
 
     def cancel(self, ref: ImageRef, upload_id: str) -> None:
         self._check(ref, upload_id)

@@ -54,6 +54,7 @@ from tidegate.http.api import (
     service_accounts,
     tokens,
     users,
+    webhooks,
 )
 from tidegate.http.api.deps import PREFIX, ApiServices, api_services, route_needs
 from tidegate.http.api.schema import ErrorBody
@@ -241,7 +242,7 @@ def build_api(services: ApiServices) -> ASGIApp:
     )
     api.state.services = services
     routers = [me, users, service_accounts, groups, tokens, permissions, audit]
-    routers += [repositories, promotions, properties, search, artifactory, cleanup]
+    routers += [repositories, promotions, properties, search, artifactory, cleanup, webhooks]
     for module in routers:
         api.include_router(module.router, responses=ERROR_RESPONSES)
     missing = [

@@ -26,6 +26,7 @@ from tidegate.errors import Denied, Unauthorized
 from tidegate.http.auth import Gatekeeper, client_address
 from tidegate.services.audit import Actor, AuditLog
 from tidegate.services.cleanup import CleanupService
+from tidegate.services.events import EventService
 from tidegate.services.identity import IdentityService
 from tidegate.services.permissions import PermissionTargetService
 from tidegate.services.promotion import PromotionService
@@ -72,6 +73,17 @@ ACCESS: dict[tuple[str, str], Need] = {
     ("PUT", "/permissions/{name}"): ADMIN,
     ("DELETE", "/permissions/{name}"): ADMIN,
     ("GET", "/audit"): ADMIN,
+    # events (docs/events.md): admin, or manage on every repository a subscription lists
+    ("GET", "/webhooks"): SELF,
+    ("POST", "/webhooks"): SELF,
+    ("GET", "/webhooks/{webhook_id}"): SELF,
+    ("PATCH", "/webhooks/{webhook_id}"): SELF,
+    ("DELETE", "/webhooks/{webhook_id}"): SELF,
+    ("GET", "/webhooks/{webhook_id}/deliveries"): SELF,
+    ("POST", "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): SELF,
+    ("GET", "/notifications"): SELF,
+    ("POST", "/notifications"): SELF,
+    ("DELETE", "/notifications/{notification_id}"): SELF,
     # promotion, properties, gates (docs/promotion.md): the services check read, annotate,
     # promote, delete, overwrite and manage per repository and image
     ("POST", "/promotions"): SELF,
@@ -128,6 +140,7 @@ class ApiServices:
     search: SearchService
     cleanup: CleanupService
     trash: TrashService
+    events: EventService
 
 
 def api_services(request: Request) -> ApiServices:

@@ -21,6 +21,7 @@ class User(Strict):
     disabled: bool
     groups: list[str]
     created_at: datetime | None
+    email: str | None = None
 
     @classmethod
     def of(cls, view: UserView) -> User:
@@ -30,6 +31,7 @@ class User(Strict):
             disabled=view.disabled,
             groups=view.groups,
             created_at=view.created_at,
+            email=view.email,
         )
 
 
@@ -38,6 +40,7 @@ class UserCreate(Strict):
     password: str
     groups: list[str] = []
     is_admin: bool = False
+    email: str | None = None  # where notifications go (docs/events.md)
 
 
 class UserUpdate(Strict):
@@ -47,6 +50,7 @@ class UserUpdate(Strict):
     groups: list[str] | None = None
     is_admin: bool | None = None
     disabled: bool | None = None
+    email: str | None = None  # "" removes it
 
 
 @router.get("")
@@ -57,7 +61,13 @@ async def list_users(api: Api, _: Caller) -> list[User]:
 @router.post("", status_code=201)
 async def create_user(body: UserCreate, api: Api, caller: Caller) -> User:
     view = await call(
-        api.identity.create_user, caller, body.username, body.password, body.groups, body.is_admin
+        api.identity.create_user,
+        caller,
+        body.username,
+        body.password,
+        body.groups,
+        body.is_admin,
+        body.email,
     )
     return User.of(view)
 
@@ -78,6 +88,7 @@ async def update_user(name: str, body: UserUpdate, api: Api, caller: Caller) -> 
         groups=body.groups,
         is_admin=body.is_admin,
         disabled=body.disabled,
+        email=body.email,
     )
     return User.of(view)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import anyio.to_thread
 from starlette.responses import Response
 
+from tidegate.http.auth import client_address
 from tidegate.http.v2.context import Ctx
 from tidegate.oci.manifest import MAX_MANIFEST_BYTES
 
@@ -39,6 +40,7 @@ async def put_manifest(ctx: Ctx) -> Response:
         ctx.request.headers.get("content-type"),
         extra_tags,
         ctx.caller.principal,
+        client_address(ctx.request),
     )
     response = Response(
         status_code=201,
@@ -57,6 +59,10 @@ async def put_manifest(ctx: Ctx) -> Response:
 async def delete_manifest(ctx: Ctx) -> Response:
     ref = ctx.ref()
     await anyio.to_thread.run_sync(
-        ctx.services.manifests.delete, ref, ctx.params["reference"], ctx.caller.principal
+        ctx.services.manifests.delete,
+        ref,
+        ctx.params["reference"],
+        ctx.caller.principal,
+        client_address(ctx.request),
     )
     return Response(status_code=202)

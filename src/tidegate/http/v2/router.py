@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tidegate.errors import BlobUploadInvalid, NotFound, TidegateError, Unsupported
 from tidegate.http.auth import Requirement
 from tidegate.http.errors import WithHeaders, oci_error_response
+from tidegate.http.observe import ROUTE_KEY
 from tidegate.http.v2 import blobs, listings, manifests, uploads
 from tidegate.http.v2.context import Ctx, Services
 from tidegate.oci.manifest import MAX_MANIFEST_BYTES
@@ -37,12 +38,14 @@ class Route:
     pattern: re.Pattern[str]
     handler: Handler
     action: str | None  # wire action on the route's name; None: authenticated only
+    label: str  # the route template, for metrics: /v2/{name}/manifests/{reference}
 
 
 def _route(methods: str, pattern: str, handler: Handler, action: str | None) -> Route:
     # DOTALL: a name with a newline must reach the name check (NAME_INVALID), not fall through
     pattern_re = re.compile(f"/v2/{pattern}", re.DOTALL)
-    return Route(frozenset(methods.split()), pattern_re, handler, action)
+    label = "/v2/" + re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", pattern).replace("/?", "/")
+    return Route(frozenset(methods.split()), pattern_re, handler, action, label)
 
 
 ROUTES: tuple[Route, ...] = (
@@ -134,6 +137,8 @@ class V2App:
 
     async def _dispatch(self, request: Request) -> ASGIApp:
         route, params, allowed = match(request.method, request.scope["path"])
+        if route is not None:
+            request.scope[ROUTE_KEY] = route.label
         if route is None:
             if allowed:
                 raise MethodNotAllowed(request.method, request.url.path, allowed)
