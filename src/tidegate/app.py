@@ -32,7 +32,9 @@ from tidegate.services.blobs import BlobService
 from tidegate.services.bootstrap import token_secret
 from tidegate.services.catalog import CatalogService
 from tidegate.services.content import ContentRouter, LocalContent
+from tidegate.services.gc import GarbageCollector, GcOptions, StorageService
 from tidegate.services.identity import IdentityService
+from tidegate.services.jobs import JobService, Scheduler, Task
 from tidegate.services.manifests import ManifestService
 from tidegate.services.metrics import RemoteMetrics
 from tidegate.services.names import NameResolver
@@ -84,10 +86,25 @@ def build(settings: Settings) -> Built:
     content = ContentRouter(LocalContent(manifests, blobs), {"remote": remote})
     virtual = VirtualContent(content, names, evaluator)
     content.register("virtual", virtual)
+    upload_store = UploadStore(driver)
+    jobs = JobService(db)
+    collector = GarbageCollector(
+        db,
+        store,
+        upload_store,
+        jobs,
+        audit,
+        GcOptions(grace=settings.gc.grace, uploads_max_age=settings.uploads_max_age),
+    )
+    tasks = []
+    if settings.gc.schedule is not None:
+        tasks.append(Task("gc", settings.gc.schedule, collector.run_scheduled))
+    # at merge: Task("cleanup", ..., cleanup.run_scheduled)
+    scheduler = Scheduler(db, tasks)
     services = Services(
         names=names,
         blobs=blobs,
-        uploads=UploadService(db, UploadStore(driver)),
+        uploads=UploadService(db, upload_store),
         manifests=manifests,
         catalog=CatalogService(db, names, evaluator),
         content=content,
@@ -100,6 +117,7 @@ def build(settings: Settings) -> Built:
         driver.list("")
 
     def shutdown() -> None:
+        scheduler.stop()
         audit.flush()
         db.dispose()
 
@@ -117,6 +135,9 @@ def build(settings: Settings) -> Built:
                 PropertyService(db, names, evaluator, audit),
                 RepositoryService(db, names, evaluator, audit, content),
                 SearchService(db, names, evaluator),
+                collector,
+                jobs,
+                StorageService(db, names, evaluator),
             )
         )
 
@@ -127,6 +148,7 @@ def build(settings: Settings) -> Built:
         shutdown,
         management_api,
         metrics.render,
+        scheduler.start,
     )
     return Built(app, db, services)
 

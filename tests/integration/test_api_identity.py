@@ -87,6 +87,10 @@ EXPECTED_PATHS = {
     "/api/v1/promotions": {"get", "post"},
     "/api/v1/properties": {"get", "put", "patch", "delete"},
     "/api/v1/search": {"get"},
+    "/api/v1/gc": {"get", "post"},
+    "/api/v1/jobs/{job_id}": {"get"},
+    "/api/v1/storage": {"get"},
+    "/api/v1/storage/{key}": {"get"},
     "/artifactory/api/docker/{repo_key}/v2/promote": {"post"},
     "/artifactory/api/storage/{repo_key}/{path}": {"get", "put", "delete"},
 }

@@ -61,6 +61,9 @@ def test_environment_names_are_the_documented_contract() -> None:
         "TIDEGATE_BODY_IDLE_TIMEOUT": "body_idle_timeout",
         "TIDEGATE_LOGIN_FAILURES": "login_failures",
         "TIDEGATE_LOGIN_FAILURE_WINDOW": "login_failure_window",
+        "TIDEGATE_GC_GRACE": "gc.grace",
+        "TIDEGATE_GC_SCHEDULE": "gc.schedule",
+        "TIDEGATE_UPLOADS_MAX_AGE": "uploads_max_age",
     }
 
 

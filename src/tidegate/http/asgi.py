@@ -29,6 +29,7 @@ def build_asgi(
     on_shutdown: Callable[[], None],
     api: Callable[[], ASGIApp] | None = None,
     metrics: Callable[[], bytes] | None = None,
+    on_startup: Callable[[], None] | None = None,
 ) -> Callable[[Scope, Receive, Send], object]:
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -50,6 +51,8 @@ def build_asgi(
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if on_startup is not None:
+            on_startup()  # the periodic scheduler (services/jobs.py)
         yield
         on_shutdown()
 
