@@ -1,5 +1,6 @@
 """``tidegate`` entry point: ``serve``, ``config check``, and the remote commands (``login``,
-``logout``, ``user``, ``sa``, ``group``, ``token``, ``perm``, ``promote``, ``props``, ``gate``)
+``logout``, ``user``, ``sa``, ``group``, ``token``, ``perm``, ``promote``, ``props``, ``gate``,
+``repo``, ``gc``, ``job``, ``storage``)
 that talk to ``/api/v1``."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from rich.markup import escape
 
 from tidegate.cli import (
     gate,
+    gc,
     groups,
     login,
     permissions,
@@ -88,6 +90,10 @@ app.add_typer(gate.app, name="gate")
 app.command()(search.search)
 # Repositories: local, remote, virtual (docs/remote-virtual.md).
 app.add_typer(repos.app, name="repo")
+# Lifecycle: garbage collection, jobs, storage accounting (docs/lifecycle.md).
+app.command()(gc.gc)
+app.command()(gc.job)
+app.command()(gc.storage)
 
 
 def main() -> None:

@@ -23,7 +23,6 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     delete,
-    distinct,
     exists,
     func,
     or_,
@@ -64,20 +63,20 @@ def lock_digests(conn: Connection, digests: Iterable[str]) -> None:
 # --- mark ----------------------------------------------------------------------------------
 
 
-def live(digest: Any, cutoff: datetime) -> ColumnElement[bool]:
-    """True for a digest garbage collection must keep: named by a manifest in any repository,
-    linked into a repository less than the grace period ago, or stored less than the grace
-    period ago. The one definition of "live" (mark), used by the dry run and by the sweep's
-    re-check under the lock. Uploads in progress have no digest yet: the lock protects the
-    moment they get one (their commit)."""
+def live(cutoff: datetime) -> ColumnElement[bool]:
+    """True for a row of ``blobs`` garbage collection must keep: named by a manifest in any
+    repository, linked into a repository less than the grace period ago, or stored less than
+    the grace period ago. The one definition of "live" (mark), used by the dry run, the
+    listing and the sweep's re-check under the lock. Uploads in progress have no digest yet:
+    the lock protects the moment they get one (their commit)."""
     return or_(
-        exists().where(manifest_references.c.digest == digest),
+        blobs.c.created_at >= cutoff,
+        exists().where(manifest_references.c.digest == blobs.c.digest),
         exists().where(
-            repository_blobs.c.digest == digest, repository_blobs.c.created_at >= cutoff
+            repository_blobs.c.digest == blobs.c.digest, repository_blobs.c.created_at >= cutoff
         ),
-        exists().where(blobs.c.digest == digest, blobs.c.created_at >= cutoff),
         # trash_references joins here at merge:
-        # exists().where(trash_references.c.digest == digest),
+        # exists().where(trash_references.c.digest == blobs.c.digest),
     )
 
 
@@ -141,7 +140,7 @@ def garbage_blobs(
     conn: Connection, cutoff: datetime, after: str | None, limit: int
 ) -> list[tuple[str, int]]:
     """(digest, size) of blobs that are not live, one page in digest order after ``after``."""
-    query = select(blobs.c.digest, blobs.c.size).where(~live(blobs.c.digest, cutoff))
+    query = select(blobs.c.digest, blobs.c.size).where(~live(cutoff))
     if after is not None:
         query = query.where(blobs.c.digest > after)
     rows = conn.execute(query.order_by(blobs.c.digest).limit(limit))
@@ -151,9 +150,7 @@ def garbage_blobs(
 def count_garbage_blobs(conn: Connection, cutoff: datetime) -> tuple[int, int]:
     """(count, bytes) of the blobs that are not live."""
     count, total = conn.execute(
-        select(func.count(), func.coalesce(func.sum(blobs.c.size), 0)).where(
-            ~live(blobs.c.digest, cutoff)
-        )
+        select(func.count(), func.coalesce(func.sum(blobs.c.size), 0)).where(~live(cutoff))
     ).one()
     return int(count), int(total)
 
@@ -166,9 +163,7 @@ def delete_blobs(conn: Connection, digests: list[str], cutoff: datetime) -> list
     doomed = [
         (str(d), int(s))
         for d, s in conn.execute(
-            select(blobs.c.digest, blobs.c.size).where(
-                blobs.c.digest.in_(digests), ~live(blobs.c.digest, cutoff)
-            )
+            select(blobs.c.digest, blobs.c.size).where(blobs.c.digest.in_(digests), ~live(cutoff))
         )
     ]
     names = [d for d, _ in doomed]
@@ -190,7 +185,8 @@ def unnamed_contents(conn: Connection, after: str | None, limit: int) -> list[st
     query = select(manifest_contents.c.digest).where(~_content_named())
     if after is not None:
         query = query.where(manifest_contents.c.digest > after)
-    return [str(d) for d in conn.execute(query.order_by(manifest_contents.c.digest).limit(limit))]
+    rows = conn.execute(query.order_by(manifest_contents.c.digest).limit(limit)).scalars()
+    return [str(d) for d in rows]
 
 
 def delete_contents(conn: Connection, digests: list[str]) -> int:
@@ -217,7 +213,9 @@ def stale_uploads(conn: Connection, before: datetime, after: str | None, limit: 
 def known_uploads(conn: Connection, ids: list[str]) -> set[str]:
     if not ids:
         return set()
-    return {str(r) for r in conn.execute(select(uploads.c.id).where(uploads.c.id.in_(ids)))}
+    return {
+        str(r) for r in conn.execute(select(uploads.c.id).where(uploads.c.id.in_(ids))).scalars()
+    }
 
 
 def remove_uploads(conn: Connection, ids: list[str], before: datetime) -> list[str]:
@@ -228,7 +226,7 @@ def remove_uploads(conn: Connection, ids: list[str], before: datetime) -> list[s
         str(r)
         for r in conn.execute(
             select(uploads.c.id).where(uploads.c.id.in_(ids), uploads.c.updated_at < before)
-        )
+        ).scalars()
     ]
     if gone:
         conn.execute(delete(uploads).where(uploads.c.id.in_(gone)))
@@ -300,7 +298,7 @@ def repository_logical_bytes(conn: Connection, repository_id: int) -> int:
     blob_bytes = conn.execute(
         select(func.coalesce(func.sum(blobs.c.size), 0)).where(
             blobs.c.digest.in_(
-                select(distinct(repository_blobs.c.digest)).where(
+                select(repository_blobs.c.digest).where(
                     repository_blobs.c.repository_id == repository_id
                 )
             )
@@ -323,10 +321,12 @@ def unlinked(conn: Connection, repository_id: int, digests: Iterable[str]) -> se
         linked.update(
             str(d)
             for d in conn.execute(
-                select(distinct(repository_blobs.c.digest)).where(
+                select(repository_blobs.c.digest)
+                .where(
                     repository_blobs.c.repository_id == repository_id,
                     repository_blobs.c.digest.in_(chunk),
                 )
+                .distinct()
             ).scalars()
         )
     return set(wanted) - linked
