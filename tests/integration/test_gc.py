@@ -157,7 +157,7 @@ def test_delete_then_gc_removes_the_bytes_and_the_same_content_pushes_again(
 
 def test_a_dry_run_reports_and_changes_nothing(server: RunningServer, admin: httpx.Client) -> None:
     name = f"dev/{unique('dry')}"
-    manifest, digest, _, layer_digest = image(admin, name, os.urandom(2048))
+    _, digest, _, layer_digest = image(admin, name, os.urandom(2048))
     assert admin.delete(f"/v2/{name}/manifests/{digest}").status_code == 202
     before = events(server, "gc.completed")
 
