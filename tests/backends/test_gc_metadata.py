@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import text, update
@@ -19,8 +20,10 @@ from tidegate.db import jobs as jq
 from tidegate.db import repositories as rq
 from tidegate.db import uploads as uq
 from tidegate.db.tables import blobs, repository_blobs, uploads
+from tidegate.errors import Conflict
 from tidegate.oci import mediatypes as mt
 from tidegate.oci.digest import Digest
+from tidegate.services.jobs import JobContext, JobService
 
 LONG_AGO = datetime.now(UTC) - timedelta(days=2)
 
@@ -296,3 +299,46 @@ def test_jobs_record_state_and_progress(db: Database) -> None:
         )
         assert [r["id"] for r in jq.latest(conn, "gc", 5)] == ["f" * 32]
         assert jq.get(conn, "0" * 32) is None
+
+
+def test_a_job_runs_once_per_resource_and_reports_its_result(db: Database) -> None:
+    jobs = JobService(db)
+    other = JobService(db)  # another process of the deployment
+    inside = threading.Event()
+    release = threading.Event()
+
+    def runner(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]:
+        ctx.report(force=True, phase="work", done=1, total=2)
+        inside.set()
+        release.wait(30)
+        return {"echo": params["n"]}
+
+    jobs.register("demo", runner)
+    other.register("demo", runner)
+    started = jobs.start("demo", {"n": 7}, "admin", "demo")
+    inside.wait(30)
+    with pytest.raises(Conflict) as refused:
+        other.start("demo", {"n": 8}, "admin", "demo")
+    assert started.id in refused.value.message
+    running = other.get(started.id)
+    assert (running.state, running.progress["phase"]) == ("running", "work")
+    release.set()
+    for _ in range(3000):  # the runner thread finishes right after release
+        view = other.get(started.id)
+        if view.state != "running":
+            break
+        threading.Event().wait(0.01)
+    assert (view.state, view.result, view.error) == ("succeeded", {"echo": 7}, None)
+    again = other.run("demo", {"n": 9}, "admin", "demo")  # the lease was released
+    assert (again.state, again.result) == ("succeeded", {"echo": 9})
+
+
+def test_a_failed_job_says_why(db: Database) -> None:
+    jobs = JobService(db)
+
+    def broken(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]:
+        raise Conflict("the store is on fire")
+
+    jobs.register("broken", broken)
+    view = jobs.run("broken", {}, "admin", "broken")
+    assert (view.state, view.error) == ("failed", "the store is on fire")

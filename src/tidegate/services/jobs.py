@@ -15,6 +15,7 @@ and then polls, and the periodic scheduler.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -35,6 +36,7 @@ log = structlog.get_logger("tidegate.jobs")
 
 LEASE_SECONDS = 60.0  # a runner that shows no sign of life this long has stopped
 _REPORT_EVERY = 0.5  # progress rows written at most this often
+JOB_NICENESS = 10  # added to the job thread's nice value
 
 
 class JobLost(Exception):
@@ -132,6 +134,7 @@ class JobService:
         return self.get(job_id)
 
     def _run(self, job_id: str, kind: str, params: dict[str, Any], resource: str) -> None:
+        _background_priority()
         context = JobContext(self, job_id, resource)
         state, result, error = "failed", None, None
         try:
@@ -164,6 +167,16 @@ class JobService:
     def latest(self, kind: str, limit: int = 20) -> list[JobView]:
         with self.db.read() as conn:
             return [_view(r) for r in jobs_q.latest(conn, kind, limit)]
+
+
+def _background_priority() -> None:
+    """Jobs yield the CPU to requests: on Linux a thread has its own nice value, so the job's
+    thread gets a lower priority than the event loop serving the registry in the same process
+    (what a manifest GET's latency during GC depends on, docs/benchmarks.md)."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux: normal priority
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, current + JOB_NICENESS))
 
 
 def _view(row: dict[str, Any]) -> JobView:
