@@ -238,6 +238,30 @@ def test_uploads_in_progress_survive_and_abandoned_ones_are_purged(
     assert got.content == first + second
 
 
+def test_blob_files_without_a_row_are_removed_once_old(
+    server: RunningServer, admin: httpx.Client
+) -> None:
+    """A crash between an upload's move into place and its commit leaves a file no row names."""
+    old, fresh = os.urandom(700), os.urandom(800)
+    for data in (old, fresh):
+        path = blob_file(server, sha256(data))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    long_ago = time.time() - 2 * 86400
+    os.utime(blob_file(server, sha256(old)), (long_ago, long_ago))
+
+    dry = gc(admin, dry_run=True)["result"]
+    assert dry["orphan_files_removed"] >= 1 and blob_file(server, sha256(old)).exists()
+    result = gc(admin)["result"]  # default grace: the fresh one is kept
+    assert result["orphan_files_removed"] >= 1 and result["bytes_freed"] >= len(old)
+    assert not blob_file(server, sha256(old)).exists()
+    assert blob_file(server, sha256(fresh)).exists()
+    # an upload of the same content as a kept orphan file reuses it and works
+    name = f"dev/{unique('orphan')}"
+    push_blob(admin, name, fresh)
+    assert admin.get(f"/v2/{name}/blobs/{sha256(fresh)}").content == fresh
+
+
 def test_one_run_at_a_time_and_jobs_are_found_by_id(admin: httpx.Client) -> None:
     r = admin.get(f"{API}/jobs/{'0' * 32}")
     assert r.status_code == 404 and r.json()["code"] == "NOT_FOUND"

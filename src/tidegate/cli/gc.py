@@ -70,6 +70,7 @@ def _report(job: dict[str, Any], as_json: bool) -> None:
     out.print(
         f"garbage collection {job['id']} ({'dry run, ' if r.get('dry_run') else ''}"
         f"grace {r.get('grace', 0):g}s): {would} {r.get('blobs_removed', 0)} blobs"
+        f" and {r.get('orphan_files_removed', 0)} files without a row"
         f" ({format_size(int(r.get('bytes_freed', 0)))}), {r.get('links_removed', 0)} dangling"
         f" links, {r.get('uploads_purged', 0)} abandoned uploads,"
         f" {r.get('manifest_contents_removed', 0)} unreferenced manifests"

@@ -332,6 +332,14 @@ def unlinked(conn: Connection, repository_id: int, digests: Iterable[str]) -> se
     return set(wanted) - linked
 
 
+def without_rows(conn: Connection, digests: list[str]) -> set[str]:
+    """Those of ``digests`` that have no ``blobs`` row."""
+    if not digests:
+        return set()
+    have = conn.execute(select(blobs.c.digest).where(blobs.c.digest.in_(digests))).scalars()
+    return set(digests) - {str(d) for d in have}
+
+
 def blob_sizes(conn: Connection, digests: Iterable[str]) -> dict[str, int]:
     wanted = sorted(set(digests))
     sizes: dict[str, int] = {}

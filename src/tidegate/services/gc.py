@@ -13,6 +13,8 @@ between pages and memory stays flat however large the store:
    garbage after the grace period, as in the CNCF distribution registry).
 3. ``blobs``: blobs that are not live (``db/gc.py:live``) are deleted, row and file, a page at
    a time under the per-digest lock, re-checked inside the locked transaction.
+   Then blob files without a row (a crash between an upload's move into place and its
+   commit leaves one), older than the grace period, are deleted under the lock too.
 4. ``manifests``: manifest bytes no manifest row names are deleted, under the lock too.
 
 A dry run counts what each phase would remove and changes nothing.
@@ -110,6 +112,7 @@ class GarbageCollector:
             "blobs_removed": 0,
             "bytes_freed": 0,
             "manifest_contents_removed": 0,
+            "orphan_files_removed": 0,
         }
         timings: dict[str, float] = {}
 
@@ -123,7 +126,9 @@ class GarbageCollector:
         result["links_removed"] = self._links_phase(ctx, dry, cutoff)
         phase("blobs", 3)
         removed, freed = self._blobs_phase(ctx, dry, cutoff)
-        result["blobs_removed"], result["bytes_freed"] = removed, freed
+        orphans, orphan_bytes = self._files_phase(ctx, dry, cutoff)
+        result["blobs_removed"], result["bytes_freed"] = removed, freed + orphan_bytes
+        result["orphan_files_removed"] = orphans
         phase("manifests", 4)
         result["manifest_contents_removed"] = self._contents_phase(ctx, dry)
         ends = [*list(timings.values())[1:], time.monotonic()]
@@ -247,6 +252,37 @@ class GarbageCollector:
                     removed += len(doomed)
                     freed += sum(n for _, n in doomed)
                     ctx.report(done=removed, bytes_done=freed)
+        return removed, freed
+
+    def _files_phase(self, ctx: JobContext, dry: bool, cutoff: datetime) -> tuple[int, int]:
+        """Blob files without a row, older than the grace period: a crash between an upload's
+        move into place and its commit leaves one. Deleted under the lock, re-checked."""
+        removed = freed = 0
+        oldest = cutoff.timestamp()
+        for found in self._blobs.stored():
+            with self._db.read() as conn:
+                rowless = gc_q.without_rows(conn, [str(d) for d in found])
+            stale = [
+                d
+                for d in found
+                if str(d) in rowless and (self._blobs.modified(d) or oldest) < oldest
+            ]
+            if not stale:
+                continue
+            sizes = {str(d): self._blobs.size(d) for d in stale if self._blobs.exists(d)}
+            if dry:
+                removed += len(sizes)
+                freed += sum(sizes.values())
+                continue
+            with self._db.transaction() as conn:
+                gc_q.lock_digests(conn, [str(d) for d in stale])
+                still = gc_q.without_rows(conn, [str(d) for d in stale])
+                for digest in stale:
+                    if str(digest) in still and str(digest) in sizes:
+                        self._blobs.delete(digest)
+                        removed += 1
+                        freed += sizes[str(digest)]
+            ctx.report(orphan_files=removed)
         return removed, freed
 
     def _contents_phase(self, ctx: JobContext, dry: bool) -> int:
