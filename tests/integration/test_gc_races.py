@@ -180,3 +180,33 @@ def test_pushers_racing_gc_lose_nothing_they_were_told_was_stored(server: Runnin
     assert rows_without_files(server) == []
     assert "unhandled error" not in server.log()
     print(f"{len(gc_runs)} GC runs, {len(accepted)} manifests accepted, {seen}")
+
+
+def test_concurrent_pushes_cannot_squeeze_past_a_quota_together(server: RunningServer) -> None:
+    """Six pushes of 1,000 bytes at once into a repository with room for three: exactly three
+    are stored, whatever the interleaving (one arrival at a time into a repository with a
+    quota)."""
+    with server.client() as client:
+        r = client.post(
+            "/api/v1/repositories", json={"key": "tight", "kind": "local", "quota": 3000}
+        )
+        assert r.status_code == 201, r.text
+    answers: list[int] = []
+
+    def push(i: int) -> None:
+        data = bytes([i]) * 1000
+        with server.client() as client:
+            r = client.post(
+                f"/v2/tight/app{i}/blobs/uploads/", params={"digest": sha256(data)}, content=data
+            )
+            answers.append(r.status_code)
+
+    threads = [threading.Thread(target=push, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(answers) == [201, 201, 201, 403, 403, 403]
+    with server.client() as client:
+        usage = client.get("/api/v1/storage/tight").json()
+    assert usage["logical_bytes"] == 3000

@@ -49,6 +49,7 @@ class BlobService:
         """Link a blob that ``source`` references into ``ref``; None when it does not."""
         ref.require_push_allowed()
         with quotas.reported(self._db), self._db.transaction() as conn:
+            quotas.lock(conn, ref)  # the repository before the digests
             gc_q.lock_digests(conn, [str(digest)])  # a GC sweeping it runs before or after
             size = q.linked_blob_size(conn, source.repository_id, source.image, str(digest))
             if size is None:
@@ -62,6 +63,7 @@ class BlobService:
         served it to the caller; None when no stored blob has that digest."""
         ref.require_push_allowed()
         with quotas.reported(self._db), self._db.transaction() as conn:
+            quotas.lock(conn, ref)  # the repository before the digests
             gc_q.lock_digests(conn, [str(digest)])
             size = q.blob_size(conn, str(digest))
             if size is None or not self._store.exists(digest):

@@ -106,6 +106,7 @@ class ManifestService:
         with quotas.reported(self._db), self._db.transaction() as conn:
             # a GC sweeping these blobs (or this manifest's bytes) runs wholly before (then
             # MANIFEST_BLOB_UNKNOWN below) or after (then they are named and kept)
+            quotas.lock(conn, ref)  # the repository before the digests
             gc_q.lock_digests(conn, [*blob_refs, str(digest)])
             self._check_references(conn, ref, parsed)
             if q.get_manifest(conn, ref.repository_id, ref.image, str(digest)) is None:

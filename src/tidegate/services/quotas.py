@@ -25,6 +25,19 @@ from tidegate.errors import QuotaExceeded
 from tidegate.services.names import ImageRef
 
 
+def lock(conn: Connection, ref: ImageRef) -> None:
+    """Before the digest locks (one order everywhere: repository, then digests; promotion takes
+    the same): on PostgreSQL, one arrival at a time into a repository with a quota, so two
+    concurrent pushes cannot both squeeze under it."""
+    if _quota(ref) is not None:
+        promotion_q.lock_repository(conn, ref.repository_id)
+
+
+def _quota(ref: ImageRef) -> int | None:
+    quota = ref.option("quota")
+    return quota if isinstance(quota, int) and not isinstance(quota, bool) else None
+
+
 def check(
     conn: Connection,
     ref: ImageRef,
@@ -35,10 +48,9 @@ def check(
     """Refuse when linking ``blobs`` (digest -> size; those already in the repository add
     nothing) and storing ``manifest_bytes`` of new manifests would pass the quota of ``ref``'s
     repository. Nothing new (a re-push, a retag) is never refused."""
-    quota = ref.option("quota")
-    if not isinstance(quota, int) or isinstance(quota, bool):
+    quota = _quota(ref)
+    if quota is None:
         return
-    promotion_q.lock_repository(conn, ref.repository_id)  # PostgreSQL: one arrival at a time
     new = gc_q.unlinked(conn, ref.repository_id, (blobs or {}).keys())
     added = sum((blobs or {})[d] for d in new) + manifest_bytes
     if added <= 0:

@@ -134,6 +134,7 @@ class UploadService:
         """Under the digest's lock (db/gc.py): the quota, the file into place, the rows. A
         garbage collection deleting the same digest runs wholly before or wholly after."""
         with quotas.reported(self._db), self._db.transaction() as conn:
+            quotas.lock(conn, ref)  # the repository before the digests
             gc_q.lock_digests(conn, [str(digest)])
             quotas.check(conn, ref, {str(digest): size}, what=f"blob {digest}")
             self._store.place(upload_id, digest)
