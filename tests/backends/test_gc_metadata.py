@@ -19,11 +19,11 @@ from tidegate.db import gc as gq
 from tidegate.db import jobs as jq
 from tidegate.db import repositories as rq
 from tidegate.db import uploads as uq
-from tidegate.db.tables import blobs, repository_blobs, uploads
+from tidegate.db.tables import blobs, job_schedules, repository_blobs, uploads
 from tidegate.errors import Conflict
 from tidegate.oci import mediatypes as mt
 from tidegate.oci.digest import Digest
-from tidegate.services.jobs import JobContext, JobService
+from tidegate.services.jobs import JobContext, JobService, Scheduler, Task
 
 LONG_AGO = datetime.now(UTC) - timedelta(days=2)
 
@@ -342,3 +342,18 @@ def test_a_failed_job_says_why(db: Database) -> None:
     jobs.register("broken", broken)
     view = jobs.run("broken", {}, "admin", "broken")
     assert (view.state, view.error) == ("failed", "the store is on fire")
+
+
+def test_schedulers_in_every_worker_run_a_due_task_once(db: Database) -> None:
+    ran: list[str] = []
+
+    def task(name: str) -> Task:
+        return Task("gc", 3600.0, lambda: ran.append(name))
+
+    workers = [Scheduler(db, [task(name)]) for name in ("worker-1", "worker-2", "worker-3")]
+    assert [w.tick() for w in workers] == [[], [], []]  # first sighting: due in an hour
+    with db.transaction() as conn:  # an hour passes
+        conn.execute(update(job_schedules).values(next_run_at=0.0))
+    assert sum(len(w.tick()) for w in workers) == 1
+    assert len(ran) == 1
+    assert [w.tick() for w in workers] == [[], [], []]  # next due in an hour again
