@@ -234,5 +234,7 @@ class Scheduler:
         return ran
 
     def _loop(self) -> None:
-        while not self._stop.wait(self._tick):
+        while True:
             self.tick()
+            if self._stop.wait(self._tick):
+                return
