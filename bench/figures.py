@@ -5,11 +5,14 @@ target takes each position, and records per-round metrics plus server CPU spent 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import loads
 import pipeline
@@ -19,6 +22,19 @@ from content import ACCEPT, GIB, BigFile, Image
 from loads import Metrics
 from ociclient import Registry
 from procstat import RssSampler, cpu_seconds
+
+
+def _load_by_path(name: str, filename: str) -> ModuleType:
+    """bench/gc.py cannot be imported as ``gc``: that name is a module built into Python."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(filename))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+gcbench = _load_by_path("gcbench", "gc.py")
 
 # group name (for --only) -> figures, in run order
 GROUPS: dict[str, list[str]] = {
@@ -31,11 +47,13 @@ GROUPS: dict[str, list[str]] = {
     "promotion": ["promotion"],
     "search": ["search"],
     "remote": ["remote"],
+    "gc": ["gc"],
 }
 NEEDS_BIG_FILE = {"download", "upload", "mixed"}  # the shared 1 GiB blob, seeded in both
-BIG_GROUPS = NEEDS_BIG_FILE | {"promotion"}  # left out by --quick unless named
+BIG_GROUPS = NEEDS_BIG_FILE | {"promotion", "gc"}  # left out by --quick unless named
 TIDEGATE_ONLY = {"promotion", "search"}  # bench/pipeline.py: the reference has neither
-OWN_SERVERS = {"remote"}  # bench/remote.py: starts its own upstream and remote-configured Tidegate
+# bench/remote.py: its own upstream and remote-configured Tidegate; bench/gc.py: its own Tidegate
+OWN_SERVERS = {"remote", "gc"}
 PHASE = {"download": "download", "upload": "upload", "mixed": "mixed"}
 
 Results = dict[str, dict[str, list[Metrics]]]
@@ -74,6 +92,7 @@ class Bench:
     sections: list[str] = field(default_factory=list)  # markdown after the table (pipeline)
     pipeline: pipeline.Options = field(default_factory=pipeline.Options)
     remote: remote.Options = field(default_factory=remote.Options)
+    gc: Any = field(default_factory=lambda: gcbench.Options())  # bench/gc.py Options
 
     # -- engine -------------------------------------------------------------------------
     def interleave(
@@ -229,9 +248,22 @@ class Bench:
         if text:
             self.sections.append(text)
 
+    # -- online GC at scale (its own server) ----------------------------------------------------
+    def garbage_collection(self) -> None:
+        try:
+            text = gcbench.run(self.gc, self.tmp, self.notes)
+        except Exception as exc:
+            self.notes.append(f"gc: FAILED: {exc}")
+            print(f"  [gc] FAILED: {exc}", file=sys.stderr)
+            return
+        if text:
+            self.sections.append(text)
+
     def run(self, figure: str, group: str) -> None:
         self.sampler.set_phase(PHASE.get(group, "small"))
-        if group in OWN_SERVERS:
+        if group == "gc":
+            self.garbage_collection()
+        elif group in OWN_SERVERS:
             self.remote_cache()
         elif group in TIDEGATE_ONLY:
             self.tidegate_only(figure)

@@ -35,7 +35,7 @@ import report
 import servers
 from auth import Credentials, basic_header
 from content import GIB, MANIFEST_TYPE, Image, make_big_file, make_image, sha256
-from figures import BIG_GROUPS, GROUPS, NEEDS_BIG_FILE, Bench, Results, Slot
+from figures import BIG_GROUPS, GROUPS, NEEDS_BIG_FILE, Bench, Results, Slot, gcbench
 from ociclient import Registry
 from procstat import RssSampler
 
@@ -81,6 +81,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     g.add_argument(
         "--remote-concurrent", type=int, default=20, help="concurrent cold pulls (remote group)"
     )
+    g.add_argument("--gc-blobs", type=int, default=100_000, help="blobs to seed (gc group)")
+    g.add_argument("--gc-manifests", type=int, default=20_000, help="manifests (gc group)")
     g = p.add_argument_group("the tidegate slot")
     g.add_argument("--tidegate-cmd", default=str(Path(sys.executable).parent / "tidegate"))
     g.add_argument("--tidegate-env", action="append", default=[], metavar="KEY=VALUE")
@@ -364,6 +366,15 @@ def measure(
         rounds=args.rounds,
         big_mib=32 if args.quick else 100,
         concurrent=args.remote_concurrent,
+        enabled=own,
+        why_disabled="it starts its own Tidegate; the tidegate slot is external or a stand-in",
+    )
+    bench.gc = gcbench.Options(
+        tidegate_cmd=args.tidegate_cmd,
+        tidegate_env=dict(kv.split("=", 1) for kv in args.tidegate_env),
+        start_timeout=args.tidegate_start_timeout,
+        blobs=args.gc_blobs,
+        manifests=args.gc_manifests,
         enabled=own,
         why_disabled="it starts its own Tidegate; the tidegate slot is external or a stand-in",
     )

@@ -154,11 +154,17 @@ def start_reference(
 
 
 def start_tidegate(
-    cmd: str, workdir: Path, password: str, extra_env: dict[str, str], timeout: float
+    cmd: str,
+    workdir: Path,
+    password: str,
+    extra_env: dict[str, str],
+    timeout: float,
+    reuse: bool = False,
 ) -> Server:
-    """`tidegate serve`; ready when /healthz is 200."""
+    """`tidegate serve`; ready when /healthz is 200. ``reuse``: on the data dir a previous
+    start left (bench/gc.py seeds it in between)."""
     data = workdir / "tidegate" / "data"
-    data.mkdir(parents=True)
+    data.mkdir(parents=True, exist_ok=reuse)
     port = free_port()
     env = dict(os.environ)
     env.update(

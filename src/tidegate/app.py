@@ -36,7 +36,9 @@ from tidegate.services.cleanup import CleanupService
 from tidegate.services.content import ContentRouter, LocalContent
 from tidegate.services.delivery import DeliveryWorker
 from tidegate.services.events import EventService
+from tidegate.services.gc import GarbageCollector, GcOptions, StorageService
 from tidegate.services.identity import IdentityService
+from tidegate.services.jobs import JobService, Scheduler, Task
 from tidegate.services.manifests import ManifestService
 from tidegate.services.metrics import Metrics
 from tidegate.services.names import NameResolver
@@ -63,6 +65,9 @@ class Built:
     services: Services
 
 
+RETENTION_TICK = 60.0  # seconds between looks for due retention schedules
+
+
 def build(settings: Settings) -> Built:
     driver = create_driver(settings.storage.driver, settings.storage_root)
     db = Database(settings.resolved_database_url)
@@ -86,14 +91,35 @@ def build(settings: Settings) -> Built:
     trash = TrashBin(settings.trash_days)
     manifests = ManifestService(db, evaluator, audit, trash)
     metrics = Metrics()
-    remote = RemoteContent(db, manifests, blobs, store, UploadStore(driver), metrics)
+    upload_store = UploadStore(driver)
+    remote = RemoteContent(db, manifests, blobs, store, upload_store, metrics)
     content = ContentRouter(LocalContent(manifests, blobs), {"remote": remote})
     virtual = VirtualContent(content, names, evaluator)
     content.register("virtual", virtual)
+    jobs = JobService(db)
+    collector = GarbageCollector(
+        db,
+        store,
+        upload_store,
+        jobs,
+        audit,
+        GcOptions(grace=settings.gc.grace, uploads_max_age=settings.uploads_max_age),
+        metrics,
+    )
+    cleanup = CleanupService(db, names, evaluator, audit, trash)
+
+    # Retention policies carry their own schedules: one look a minute finds those due.
+    def retention() -> None:
+        cleanup.run_scheduled()
+
+    tasks = [Task("retention", RETENTION_TICK, retention)]
+    if settings.gc.schedule is not None:
+        tasks.append(Task("gc", settings.gc.schedule, collector.run_scheduled))
+    scheduler = Scheduler(db, tasks)
     services = Services(
         names=names,
         blobs=blobs,
-        uploads=UploadService(db, UploadStore(driver), metrics),
+        uploads=UploadService(db, upload_store, metrics),
         manifests=manifests,
         catalog=CatalogService(db, names, evaluator),
         content=content,
@@ -109,8 +135,10 @@ def build(settings: Settings) -> Built:
 
     def startup() -> None:
         delivery.start()
+        scheduler.start()
 
     def shutdown() -> None:
+        scheduler.stop()
         delivery.stop()
         audit.flush()
         db.dispose()
@@ -129,9 +157,12 @@ def build(settings: Settings) -> Built:
                 PropertyService(db, names, evaluator, audit),
                 RepositoryService(db, names, evaluator, audit, content),
                 SearchService(db, names, evaluator),
-                CleanupService(db, names, evaluator, audit, trash),
+                cleanup,
                 TrashService(db, names, evaluator, audit),
                 EventService(db, evaluator, audit),
+                collector,
+                jobs,
+                StorageService(db, names, evaluator),
             )
         )
 

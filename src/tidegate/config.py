@@ -50,7 +50,59 @@ ENV_KEYS: dict[str, str] = {
     "TIDEGATE_SMTP_PORT": "smtp.port",
     "TIDEGATE_SMTP_USERNAME": "smtp.username",
     "TIDEGATE_SMTP_PASSWORD": "smtp.password",
+    "TIDEGATE_GC_GRACE": "gc.grace",
+    "TIDEGATE_GC_SCHEDULE": "gc.schedule",
+    "TIDEGATE_UPLOADS_MAX_AGE": "uploads_max_age",
 }
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]?i?B?)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "B": 1}
+for _i, _p in enumerate("KMGTP", start=1):
+    _UNITS[_p] = _UNITS[_p + "B"] = 1000**_i
+    _UNITS[_p + "I"] = _UNITS[_p + "IB"] = 1024**_i
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+def parse_size(value: object) -> int:
+    """Bytes from an int or a string such as ``"10GiB"``, ``"500MB"``, ``"1.5 GiB"``, ``"123"``
+    (KiB/MiB/GiB/TiB are powers of 1024, KB/MB/GB/TB of 1000). Raises ValueError."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size in bytes, such as 10GiB")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("a size cannot be negative")
+        return value
+    match = _SIZE_RE.match(str(value)) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"{value!r} is not a size: use bytes or a unit, e.g. 500MiB or 10GiB")
+    unit = (match.group(2) or "").upper()
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def format_size(size: int) -> str:
+    """``10.0 GiB``-style, for messages."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"  # pragma: no cover
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from a number or a string such as ``"1h"``, ``"30m"``, ``"24h"``, ``"7d"``."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration, such as 1h")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    match = _DURATION_RE.match(str(value)) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"{value!r} is not a duration: use seconds or 30s, 15m, 1h, 7d")
+    return float(match.group(1)) * _SECONDS[match.group(2)]
+
 
 DEFAULT_GROUPS = ("developers", "testers", "operations", "ci")
 ActionName = Literal["read", "annotate", "deploy", "overwrite", "delete", "promote", "manage"]
@@ -194,7 +246,7 @@ class RepositorySettings(_Strict):
     allow_push: bool = True
     immutable_tags: bool = False
     allow_sparse: bool = False
-    quota: int | None = None
+    quota: int | None = None  # bytes; "10GiB"-style strings accepted
     gate: dict[str, Any] | None = None
     retention: dict[str, Any] | None = None
     upstream: str | None = None
@@ -207,6 +259,11 @@ class RepositorySettings(_Strict):
     upstream_timeout: float = Field(default=30.0, gt=0, le=600)
     members: list[str] = Field(default_factory=list)
     default_deploy: str | None = None
+
+    @field_validator("quota", mode="before")
+    @classmethod
+    def _quota(cls, value: object) -> int | None:
+        return None if value is None else parse_size(value)
 
     @field_validator("key")
     @classmethod
@@ -239,6 +296,29 @@ class PermissionTargetSettings(_Strict):
                 " without credentials change the registry"
             )
         return value
+
+
+class GcSettings(_Strict):
+    """Garbage collection (docs/lifecycle.md): ``grace`` keeps blobs and repository links
+    younger than it; ``schedule`` runs GC every so often (off when unset)."""
+
+    grace: float = 3600.0
+    schedule: float | None = None
+
+    @field_validator("grace", mode="before")
+    @classmethod
+    def _grace(cls, value: object) -> float:
+        return parse_duration(value)
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _schedule(cls, value: object) -> float | None:
+        if value is None or value == "":
+            return None
+        seconds = parse_duration(value)
+        if seconds < 60:
+            raise ValueError("at least 60 seconds (1m) between scheduled runs")
+        return seconds
 
 
 class Settings(_Strict):
@@ -288,6 +368,17 @@ class Settings(_Strict):
                     f"{item!r} is not an IP address or CIDR network (e.g. 10.0.0.0/8)"
                 ) from None
         return value
+
+    gc: GcSettings = GcSettings()
+    uploads_max_age: float = 86_400.0  # an upload untouched this long is abandoned (GC)
+
+    @field_validator("uploads_max_age", mode="before")
+    @classmethod
+    def _uploads_max_age(cls, value: object) -> float:
+        seconds = parse_duration(value)
+        if seconds < 60:
+            raise ValueError("at least 60 seconds (1m): clients pause between chunks")
+        return seconds
 
     @field_validator("default_repository")
     @classmethod
@@ -436,6 +527,12 @@ def load_settings(
                 nested = data.get(section)
                 target = data[section] = dict(nested) if isinstance(nested, dict) else {}
             target[leaf] = env[name]
+            section, dot, field = key.partition(".")
+            if dot:  # a nested setting: gc.grace
+                nested = data.get(section)
+                data[section] = {**(nested if isinstance(nested, dict) else {}), field: env[name]}
+            else:
+                data[key] = env[name]
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:

@@ -129,3 +129,11 @@ class GateRefused(TidegateError):
         super().__init__(message, detail={"failed": failed, "evaluation": evaluation})
         self.failed = failed
         self.evaluation = evaluation
+
+
+class QuotaExceeded(Denied):
+    """A push or promotion that would take a repository past its quota (wire code DENIED).
+    ``detail``: repository, quota, usage and the bytes the change would add."""
+
+    def __init__(self, message: str, detail: dict[str, Any]) -> None:
+        super().__init__(message, detail=detail)

@@ -99,6 +99,10 @@ EXPECTED_PATHS = {
     "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver": {"post"},
     "/api/v1/notifications": {"get", "post"},
     "/api/v1/notifications/{notification_id}": {"delete"},
+    "/api/v1/gc": {"get", "post"},
+    "/api/v1/jobs/{job_id}": {"get"},
+    "/api/v1/storage": {"get"},
+    "/api/v1/storage/{key}": {"get"},
     "/artifactory/api/docker/{repo_key}/v2/promote": {"post"},
     "/artifactory/api/storage/{repo_key}/{path}": {"get", "put", "delete"},
 }

@@ -68,6 +68,9 @@ def test_environment_names_are_the_documented_contract() -> None:
         "TIDEGATE_SMTP_PORT": "smtp.port",
         "TIDEGATE_SMTP_USERNAME": "smtp.username",
         "TIDEGATE_SMTP_PASSWORD": "smtp.password",
+        "TIDEGATE_GC_GRACE": "gc.grace",
+        "TIDEGATE_GC_SCHEDULE": "gc.schedule",
+        "TIDEGATE_UPLOADS_MAX_AGE": "uploads_max_age",
     }
 
 
@@ -347,3 +350,37 @@ def test_an_admin_password_that_looks_like_an_access_token_is_refused() -> None:
     message = config_error(environ={"TIDEGATE_ADMIN_PASSWORD": "tdg_adminpass1"})
 
     assert "admin_password: Value error, must not start with 'tdg_'" in message
+
+
+def test_sizes_and_durations_read_as_people_write_them() -> None:
+    from tidegate.config import format_size, parse_duration, parse_size
+
+    assert parse_size("10GiB") == 10 * 1024**3
+    assert parse_size("500MB") == 500_000_000
+    assert parse_size("1.5 KiB") == 1536
+    assert parse_size(123) == parse_size("123") == 123
+    for bad in ("lots", "-1", True, -5):
+        with pytest.raises(ValueError):
+            parse_size(bad)
+    assert format_size(10 * 1024**3) == "10.0 GiB" and format_size(12) == "12 B"
+    assert parse_duration("1h") == 3600 and parse_duration("30m") == 1800
+    assert parse_duration(0) == 0 and parse_duration("7d") == 7 * 86400
+    with pytest.raises(ValueError):
+        parse_duration("soon")
+
+
+def test_gc_settings_from_the_file_and_the_environment(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "gc:\n  grace: 30m\nuploads_max_age: 2h\nrepositories:\n  - {key: team-a, quota: 10GiB}\n"
+    )
+    settings = load_settings(config, {})
+    assert settings.gc.grace == 1800 and settings.gc.schedule is None
+    assert settings.uploads_max_age == 7200
+    assert settings.repositories is not None and settings.repositories[0].quota == 10 * 1024**3
+    env = {"TIDEGATE_GC_GRACE": "0", "TIDEGATE_GC_SCHEDULE": "6h"}
+    settings = load_settings(config, env)
+    assert (settings.gc.grace, settings.gc.schedule) == (0, 6 * 3600)
+    with pytest.raises(ConfigInvalid) as bad:
+        load_settings(None, {"TIDEGATE_GC_SCHEDULE": "5s"})
+    assert "gc.schedule" in bad.value.message

@@ -18,6 +18,7 @@ import anyio.to_thread
 
 from tidegate.blobstore.layout import (
     blob_path,
+    is_upload_id,
     upload_data_path,
     upload_dir,
     upload_lock_path,
@@ -141,8 +142,9 @@ class UploadStore:
             self._hashers[upload_id] = (writer.size, hasher)
         return writer.size
 
-    def commit(self, upload_id: str, digest: Digest) -> int:
-        """Verify the bytes against ``digest``, fsync, and move them to the blob path.
+    def verify(self, upload_id: str, digest: Digest) -> int:
+        """Verify the bytes against ``digest`` and fsync them; ``place`` then moves them to
+        the blob path (the caller does that under the per-digest lock, db/gc.py).
 
         Blocking. Returns the size. On a mismatch the upload is discarded and DigestInvalid
         raised: nothing partial survives.
@@ -165,14 +167,43 @@ class UploadStore:
                 f"the uploaded content has digest {actual}, not the {digest} the client declared;"
                 " the upload was discarded"
             )
-        target = blob_path(digest)
-        if self.driver.exists(target):
-            self.cancel(upload_id)
-            return size
         self.driver.writer(path, append=True).commit()  # fsync the bytes
-        self.driver.move(path, target)  # atomic rename + directory fsync
-        self.cancel(upload_id)
         return size
+
+    def place(self, upload_id: str, digest: Digest) -> None:
+        """Make verified, fsynced upload bytes the blob ``digest`` (atomic rename + directory
+        fsync), or drop them when the blob is already there. Blocking. Call while holding the
+        digest's lock: garbage collection deletes a blob file only under that lock, so the
+        file seen here stays."""
+        path = upload_data_path(upload_id)
+        target = blob_path(digest)
+        if not self.driver.exists(target):
+            try:
+                self.driver.move(path, target)
+            except PathNotFound:
+                raise BlobUploadUnknown(f"upload {upload_id} has no data on storage") from None
+        self.cancel(upload_id)
+
+    def commit(self, upload_id: str, digest: Digest) -> int:
+        """``verify`` then ``place`` (for callers outside any database transaction)."""
+        size = self.verify(upload_id, digest)
+        self.place(upload_id, digest)
+        return size
+
+    def listed(self) -> list[str]:
+        """Upload ids that have a directory on storage (sessions and staging files)."""
+        try:
+            return [name for name in self.driver.list("uploads") if is_upload_id(name)]
+        except PathNotFound:
+            return []
+
+    def modified(self, upload_id: str) -> float | None:
+        """When an upload's bytes (or, without bytes, its directory) last changed."""
+        for path in (upload_data_path(upload_id), upload_dir(upload_id)):
+            when = self.driver.modified(path)
+            if when is not None:
+                return when
+        return None
 
     # --- staging for bytes fetched by the server itself (remote repositories) -------------
 
@@ -192,11 +223,7 @@ class UploadStore:
         except PathNotFound:
             return None
 
-    def commit_verified(self, upload_id: str, digest: Digest) -> None:
-        """Make a staging file, whose bytes the caller verified against ``digest`` while
-        writing them, the blob ``digest``: fsync and atomic move. Blocking."""
-        path = upload_data_path(upload_id)
-        if not self.driver.exists(blob_path(digest)):
-            self.driver.writer(path, append=True).commit()  # fsync the bytes
-            self.driver.move(path, blob_path(digest))
-        self.driver.delete(upload_dir(upload_id))
+    def seal(self, upload_id: str) -> None:
+        """fsync a staging file whose bytes the caller verified while writing them; ``place``
+        then makes it the blob (under the digest's lock). Blocking."""
+        self.driver.writer(upload_data_path(upload_id), append=True).commit()

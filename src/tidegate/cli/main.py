@@ -1,6 +1,7 @@
 """``tidegate`` entry point: ``serve``, ``config check``, and the remote commands (``login``,
 ``logout``, ``user``, ``sa``, ``group``, ``token``, ``perm``, ``promote``, ``props``, ``gate``,
-``repo``, ``cleanup``, ``trash``, ``webhook``, ``notify``, ``audit``)
+``repo``, ``cleanup``, ``trash``, ``gc``, ``job``, ``storage``, ``webhook``, ``notify``,
+``audit``)
 that talk to ``/api/v1``."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from tidegate.cli import (
     audit,
     cleanup,
     gate,
+    gc,
     groups,
     login,
     permissions,
@@ -105,6 +107,10 @@ app.add_typer(trash.app, name="trash")
 app.add_typer(webhooks.app, name="webhook")
 app.add_typer(webhooks.notify_app, name="notify")
 app.command()(audit.audit)
+# Lifecycle: garbage collection, jobs, storage accounting (docs/lifecycle.md).
+app.command()(gc.gc)
+app.command()(gc.job)
+app.command()(gc.storage)
 
 
 def main() -> None:

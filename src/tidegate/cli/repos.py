@@ -85,8 +85,22 @@ def list_repositories(server: ServerOption = None, as_json: JsonOption = False) 
 
 @app.command()
 def show(key: str, server: ServerOption = None, as_json: JsonOption = False) -> None:
-    """Show one repository."""
-    show_one(remote(server).call("GET", f"/repositories/{key}"), as_json)
+    """Show one repository, with its storage when the caller may see it (admin or manage)."""
+    api = remote(server)
+    record = api.call("GET", f"/repositories/{key}")
+    try:
+        usage = api.call("GET", f"/storage/{key}")
+    except CliError:
+        usage = None  # not allowed to see it: the repository alone
+    if usage is not None:
+        record["storage"] = {
+            "logical_bytes": usage["logical_bytes"],
+            "blobs": usage["blobs"],
+            "manifests": usage["manifests"],
+            "quota": usage["quota"],
+            "images": len(usage["images"]),
+        }
+    show_one(record, as_json)
 
 
 @app.command()

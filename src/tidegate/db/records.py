@@ -36,6 +36,7 @@ class UploadRecord:
     repository_id: int
     image: str
     created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

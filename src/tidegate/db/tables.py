@@ -62,6 +62,7 @@ repository_blobs = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 Index("ix_repository_blobs_digest", repository_blobs.c.digest)
+Index("ix_blobs_created_at", blobs.c.created_at)
 
 manifest_contents = Table(
     "manifest_contents",
@@ -86,6 +87,7 @@ manifests = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("repository_id", "image", "digest"),
 )
+Index("ix_manifests_digest", manifests.c.digest)  # GC: is a manifest's content still named
 Index("ix_manifests_subject", manifests.c.repository_id, manifests.c.image, manifests.c.subject)
 
 # What a manifest points at: blobs (config, layers) and child manifests (index entries).
@@ -468,4 +470,41 @@ event_cursor = Table(
     metadata,
     Column("name", String(32), primary_key=True),
     Column("last_id", Integer, nullable=False),
+)
+
+# Long work as jobs (services/jobs.py): state and progress a client polls.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("state", String(16), nullable=False),  # queued | running | succeeded | failed
+    Column("params", JSON, nullable=False),
+    Column("progress", JSON, nullable=False),
+    Column("result", JSON),
+    Column("error", Text),
+    Column("actor", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("heartbeat", Float, nullable=False),  # epoch seconds of the runner's last sign
+)
+Index("ix_jobs_kind_created_at", jobs.c.kind, jobs.c.created_at)
+
+# One holder per resource in the deployment (the GC): taken by INSERT, taken over once expired.
+job_leases = Table(
+    "job_leases",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("holder", String(64), nullable=False),
+    Column("job_id", String(32)),
+    Column("expires_at", Float, nullable=False),
+)
+
+# When each periodic task is next due; a worker claims a run by moving it forward.
+job_schedules = Table(
+    "job_schedules",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("next_run_at", Float, nullable=False),
 )

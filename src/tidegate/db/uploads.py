@@ -21,9 +21,13 @@ def create(conn: Connection, upload_id: str, repository_id: int, image: str) -> 
 
 def get(conn: Connection, upload_id: str) -> UploadRecord | None:
     row = conn.execute(
-        select(uploads.c.id, uploads.c.repository_id, uploads.c.image, uploads.c.created_at).where(
-            uploads.c.id == upload_id
-        )
+        select(
+            uploads.c.id,
+            uploads.c.repository_id,
+            uploads.c.image,
+            uploads.c.created_at,
+            uploads.c.updated_at,
+        ).where(uploads.c.id == upload_id)
     ).first()
     return UploadRecord(*row) if row else None
 

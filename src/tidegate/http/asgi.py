@@ -54,7 +54,7 @@ def build_asgi(
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         if on_startup is not None:
-            on_startup()
+            on_startup()  # event delivery and the periodic scheduler
         yield
         on_shutdown()
 

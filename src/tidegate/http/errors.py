@@ -25,6 +25,7 @@ STATUS: dict[type[e.TidegateError], int] = {
     e.SizeInvalid: 400,
     e.Unauthorized: 401,
     e.Denied: 403,
+    e.QuotaExceeded: 403,  # DENIED, naming the quota (docs/lifecycle.md)
     e.Unsupported: 405,
     e.TooManyRequests: 429,
     e.UpstreamUnavailable: 502,

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from tidegate.blobstore import BlobStore
 from tidegate.db import Database
 from tidegate.db import content as q
+from tidegate.db import gc as gc_q
 from tidegate.errors import BlobUnknown, Conflict
 from tidegate.oci.digest import Digest
+from tidegate.services import quotas
 from tidegate.services.names import ImageRef, NameResolver
 
 
@@ -46,10 +48,13 @@ class BlobService:
     def mount(self, ref: ImageRef, digest: Digest, source: ImageRef) -> int | None:
         """Link a blob that ``source`` references into ``ref``; None when it does not."""
         ref.require_push_allowed()
-        with self._db.transaction() as conn:
+        with quotas.reported(self._db), self._db.transaction() as conn:
+            quotas.lock(conn, ref)  # the repository before the digests
+            gc_q.lock_digests(conn, [str(digest)])  # a GC sweeping it runs before or after
             size = q.linked_blob_size(conn, source.repository_id, source.image, str(digest))
             if size is None:
-                return None
+                return None  # (or collected meanwhile): the client uploads it instead
+            quotas.check(conn, ref, {str(digest): size}, what=f"mounting blob {digest}")
             q.link_blob(conn, ref.repository_id, ref.image, str(digest))
         return size
 
@@ -57,10 +62,13 @@ class BlobService:
         """Link a stored blob into ``ref`` after the caller's source (a virtual address)
         served it to the caller; None when no stored blob has that digest."""
         ref.require_push_allowed()
-        with self._db.transaction() as conn:
+        with quotas.reported(self._db), self._db.transaction() as conn:
+            quotas.lock(conn, ref)  # the repository before the digests
+            gc_q.lock_digests(conn, [str(digest)])
             size = q.blob_size(conn, str(digest))
-            if size is None:
+            if size is None or not self._store.exists(digest):
                 return None
+            quotas.check(conn, ref, {str(digest): size}, what=f"mounting blob {digest}")
             q.link_blob(conn, ref.repository_id, ref.image, str(digest))
         return size
 

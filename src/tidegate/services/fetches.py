@@ -171,7 +171,7 @@ async def run_fetch(
                 f"the upstream sent bytes that do not match {digest}; they were not kept"
             )
         progress.size = progress.written
-        await anyio.to_thread.run_sync(uploads.commit_verified, progress.upload_id, digest)
+        await anyio.to_thread.run_sync(uploads.seal, progress.upload_id)  # placed when linked
     except BaseException as exc:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(writer.close)

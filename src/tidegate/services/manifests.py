@@ -12,6 +12,7 @@ from tidegate.auth.permissions import PermissionEvaluator
 from tidegate.auth.principals import Action, Principal
 from tidegate.db import Database
 from tidegate.db import content as q
+from tidegate.db import gc as gc_q
 from tidegate.db import promotions as promotion_q
 from tidegate.db import properties as props_q
 from tidegate.errors import (
@@ -28,6 +29,7 @@ from tidegate.oci import mediatypes as mt
 from tidegate.oci.digest import Digest, is_digest
 from tidegate.oci.manifest import MAX_MANIFEST_BYTES, ParsedManifest, parse_manifest
 from tidegate.oci.names import validate_tag
+from tidegate.services import quotas
 from tidegate.services.audit import Actor, AuditLog
 from tidegate.services.names import ImageRef
 from tidegate.services.trash import TrashBin
@@ -115,8 +117,15 @@ class ManifestService:
                 f"the manifest's content has digest {digest}, not {by_digest} as in the URL"
             )
         parsed = parse_manifest(body, content_type)
-        with self._db.transaction() as conn:
+        blob_refs = [str(d.digest) for d in parsed.required_blobs()]
+        with quotas.reported(self._db), self._db.transaction() as conn:
+            # a GC sweeping these blobs (or this manifest's bytes) runs wholly before (then
+            # MANIFEST_BLOB_UNKNOWN below) or after (then they are named and kept)
+            quotas.lock(conn, ref)  # the repository before the digests
+            gc_q.lock_digests(conn, [*blob_refs, str(digest)])
             self._check_references(conn, ref, parsed)
+            if q.get_manifest(conn, ref.repository_id, ref.image, str(digest)) is None:
+                quotas.check(conn, ref, manifest_bytes=len(body), what=f"manifest {digest}")
             created = q.put_manifest(
                 conn,
                 repository_id=ref.repository_id,
@@ -128,7 +137,7 @@ class ManifestService:
                 subject=str(parsed.subject.digest) if parsed.subject else None,
                 annotations=parsed.annotations,
                 pushed_by=principal.name,
-                blob_refs=[str(d.digest) for d in parsed.required_blobs()],
+                blob_refs=blob_refs,
                 manifest_refs=[str(d.digest) for d in parsed.children],
             )
             if created:

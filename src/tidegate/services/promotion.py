@@ -22,6 +22,7 @@ from tidegate.auth.permissions import PermissionEvaluator
 from tidegate.auth.principals import Action, Principal
 from tidegate.db import Database
 from tidegate.db import content as content_q
+from tidegate.db import gc as gc_q
 from tidegate.db import promotions as promotion_q
 from tidegate.db import properties as props_q
 from tidegate.db import repositories as repo_q
@@ -29,6 +30,7 @@ from tidegate.db.records import ManifestRecord, RepositoryRecord
 from tidegate.errors import Conflict, Denied, GateRefused, InvalidRequest, NotFound
 from tidegate.oci.digest import Digest
 from tidegate.oci.names import validate_tag
+from tidegate.services import quotas
 from tidegate.services.audit import Actor, AuditLog
 from tidegate.services.closure import Closure, walk
 from tidegate.services.gates import evaluate, failed, parse_gate
@@ -150,7 +152,7 @@ class PromotionService:
             if req.dry_run:
                 with self._db.read() as conn:
                     return self._promote(conn, actor, req, src, dst)
-            with self._db.transaction() as conn:
+            with quotas.reported(self._db), self._db.transaction() as conn:
                 done = self._promote(conn, actor, req, src, dst)
             if self._metrics is not None:
                 self._metrics.promotions.labels(dst.repository.key, "promoted").inc()
@@ -195,6 +197,8 @@ class PromotionService:
             raise NotFound("the repository was deleted meanwhile")
         root = find_manifest(conn, src, req.tag or req.digest or "")
         closure = walk(conn, src, root, req.include_referrers)
+        if not req.dry_run:  # a GC sweeping any of these runs wholly before or after
+            gc_q.lock_digests(conn, [*closure.blobs, *closure.manifests])
         linked = content_q.linked_blobs(conn, src.repository_id, src.image, closure.blobs)
         if closure.blobs - linked and not target_repo.options.get("allow_sparse", False):
             absent = sorted(closure.blobs - linked)
@@ -237,6 +241,16 @@ class PromotionService:
             return record
         if not evaluation["passed"]:
             raise _Refused(record, root)  # rolls back; recorded in its own transaction
+        arriving = set(closure.manifests) - content_q.existing_manifests(
+            conn, dst.repository_id, dst.image, closure.manifests
+        )
+        quotas.check(
+            conn,
+            dst,
+            gc_q.blob_sizes(conn, linked),
+            sum(closure.manifests[d].size for d in arriving),
+            what=f"promoting {src.name}@{root.digest}",
+        )
         self._copy(conn, actor, req, src, dst, closure, linked)
         if req.mode == "move":
             self._remove_source(conn, src, req, closure)

@@ -28,6 +28,7 @@ from tidegate.auth.principals import Principal
 from tidegate.blobstore import BlobStore, UploadStore
 from tidegate.db import Database
 from tidegate.db import content as q
+from tidegate.db import gc as gc_q
 from tidegate.db import remote as remote_q
 from tidegate.errors import (
     DigestInvalid,
@@ -262,6 +263,7 @@ class RemoteContent:
 
         def write() -> None:
             with self._db.transaction() as conn:
+                gc_q.lock_digests(conn, [str(actual)])  # its bytes: see db/gc.py
                 q.put_manifest(
                     conn,
                     repository_id=ref.repository_id,

@@ -16,6 +16,7 @@ import structlog
 from tidegate.blobstore import BlobStore, UploadStore
 from tidegate.db import Database
 from tidegate.db import content as q
+from tidegate.db import gc as gc_q
 from tidegate.db import remote as remote_q
 from tidegate.errors import BlobUnknown, TidegateError, UpstreamUnavailable
 from tidegate.oci.digest import Digest
@@ -154,13 +155,22 @@ class RemoteBlobs:
                 await self._up.describe_lease(key, progress.upload_id, size)
             await run_fetch(flight, body, size, digest, self._uploads, keep_alive)
 
+        upload_id = progress.upload_id
+
         def link() -> None:
             with self._db.transaction() as conn:
+                gc_q.lock_digests(conn, [str(digest)])  # see db/gc.py: GC runs before or after
+                self._uploads.place(upload_id, digest)
                 q.add_blob(conn, str(digest), progress.written)
                 q.link_blob(conn, ref.repository_id, ref.image, str(digest))
                 remote_q.clear_negative(conn, ref.repository_id, ref.image, str(digest))
 
-        await anyio.to_thread.run_sync(link)
+        try:
+            await anyio.to_thread.run_sync(link)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._uploads.cancel, upload_id)
+            raise
         progress.done = True
 
     async def _follow(self, ref: ImageRef, digest: Digest, flight: BlobFlight, key: str) -> bool:

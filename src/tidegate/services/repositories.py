@@ -19,7 +19,7 @@ from typing import Any
 
 from tidegate.auth.permissions import PermissionEvaluator
 from tidegate.auth.principals import Action
-from tidegate.config import upstream_url_problem, virtual_cycle
+from tidegate.config import parse_size, upstream_url_problem, virtual_cycle
 from tidegate.db import Database
 from tidegate.db import remote as remote_q
 from tidegate.db import repositories as repo_q
@@ -99,6 +99,17 @@ def _check_stage(stage: object) -> str | None:
     if not isinstance(stage, str) or not REPOSITORY_KEY_RE.fullmatch(stage) or len(stage) > 64:
         raise InvalidRequest(f"invalid stage {stage!r}: one lower-case word, e.g. dev or prod")
     return stage
+
+
+def _sizes(values: dict[str, Any]) -> dict[str, Any]:
+    """``quota`` given as ``"10GiB"`` (or bytes) becomes bytes."""
+    quota = values.get("quota")
+    if quota is not None and not isinstance(quota, bool):
+        try:
+            values["quota"] = parse_size(quota)
+        except ValueError as exc:
+            raise InvalidRequest(f"quota: {exc}") from None
+    return values
 
 
 def _check_values(key: str, kind: str, values: Mapping[str, Any]) -> None:
@@ -198,7 +209,7 @@ class RepositoryService:
         if kind not in KINDS:
             raise InvalidRequest(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
         stage = _check_stage(spec.get("stage"))
-        values = {k: v for k, v in spec.items() if k not in ("key", "kind", "stage")}
+        values = _sizes({k: v for k, v in spec.items() if k not in ("key", "kind", "stage")})
         _check_values(key, kind, values)
         if kind == "remote" and not values.get("upstream"):
             raise InvalidRequest(f"remote repository {key!r} needs an upstream URL")
@@ -233,7 +244,7 @@ class RepositoryService:
             record = repo_q.get_by_key(conn, key)
             if record is None:
                 raise NotFound(f"no repository {key!r}")
-            values = {k: v for k, v in changes.items() if k != "stage"}
+            values = _sizes({k: v for k, v in changes.items() if k != "stage"})
             _check_values(key, record.kind, values)
             stage = _check_stage(changes["stage"]) if "stage" in changes else record.stage
             has_password = SECRET in values

@@ -82,6 +82,10 @@ class StorageDriver(Protocol):
         """Names (not paths) directly below the directory ``prefix``; [] when absent."""
         ...
 
+    def modified(self, path: str) -> float | None:
+        """When a file or directory last changed (epoch seconds), or None when absent."""
+        ...
+
     def local_path(self, path: str) -> str | None:
         """An OS path the server may send with zero-copy, or None for remote backends."""
         ...

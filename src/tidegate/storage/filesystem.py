@@ -131,5 +131,11 @@ class FilesystemDriver:
         except (FileNotFoundError, NotADirectoryError):
             return []
 
+    def modified(self, path: str) -> float | None:
+        try:
+            return self._full(path).stat().st_mtime
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
     def local_path(self, path: str) -> str | None:
         return str(self._full(path))

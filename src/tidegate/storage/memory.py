@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 from tidegate.storage.base import PathNotFound
@@ -15,6 +16,7 @@ class MemoryWriter:
         with driver.lock:
             if not append or path not in driver.files:
                 driver.files[path] = bytearray()
+            driver.times[path] = time.time()
 
     @property
     def size(self) -> int:
@@ -23,6 +25,7 @@ class MemoryWriter:
     def write(self, data: bytes) -> None:
         with self._driver.lock:
             self._driver.files[self._path] += data
+            self._driver.times[self._path] = time.time()
 
     def commit(self) -> None:
         return None
@@ -36,6 +39,7 @@ class MemoryDriver:
 
     def __init__(self) -> None:
         self.files: dict[str, bytearray] = {}
+        self.times: dict[str, float] = {}
         self.lock = threading.Lock()
 
     def _get(self, path: str) -> bytearray:
@@ -71,17 +75,27 @@ class MemoryDriver:
         with self.lock:
             self.files[dst] = self._get(src)
             del self.files[src]
+            self.times[dst] = self.times.pop(src, time.time())
 
     def delete(self, path: str) -> None:
         with self.lock:
             self.files.pop(path, None)
+            self.times.pop(path, None)
             prefix = path.rstrip("/") + "/"
             for key in [k for k in self.files if k.startswith(prefix)]:
                 del self.files[key]
+                self.times.pop(key, None)
 
     def list(self, prefix: str) -> list[str]:
         base = prefix.rstrip("/") + "/"
         return sorted({k[len(base) :].split("/", 1)[0] for k in self.files if k.startswith(base)})
+
+    def modified(self, path: str) -> float | None:
+        if path in self.times:
+            return self.times[path]
+        prefix = path.rstrip("/") + "/"
+        inside = [t for k, t in self.times.items() if k.startswith(prefix)]
+        return max(inside) if inside else None
 
     def local_path(self, path: str) -> str | None:
         return None

@@ -44,6 +44,7 @@ from tidegate.http.api import (
     artifactory,
     audit,
     cleanup,
+    gc,
     groups,
     me,
     permissions,
@@ -226,7 +227,7 @@ def build_api(services: ApiServices) -> ASGIApp:
         title="Tidegate management API",
         version="1",
         description="Users, service accounts, groups, access tokens, permission targets, audit,"
-        " repositories and gates, promotions, properties."
+        " repositories and gates, promotions, properties, garbage collection, storage."
         " Authenticate with Basic credentials (a password or an access token) or"
         " `Authorization: Bearer tdg_...`.",
         openapi_url=f"{PREFIX}/openapi.json",
@@ -242,7 +243,8 @@ def build_api(services: ApiServices) -> ASGIApp:
     )
     api.state.services = services
     routers = [me, users, service_accounts, groups, tokens, permissions, audit]
-    routers += [repositories, promotions, properties, search, artifactory, cleanup, webhooks]
+    routers += [repositories, promotions, properties, search, artifactory, cleanup, gc]
+    routers += [webhooks]
     for module in routers:
         api.include_router(module.router, responses=ERROR_RESPONSES)
     missing = [

@@ -27,7 +27,9 @@ from tidegate.http.auth import Gatekeeper, client_address
 from tidegate.services.audit import Actor, AuditLog
 from tidegate.services.cleanup import CleanupService
 from tidegate.services.events import EventService
+from tidegate.services.gc import GarbageCollector, StorageService
 from tidegate.services.identity import IdentityService
+from tidegate.services.jobs import JobService
 from tidegate.services.permissions import PermissionTargetService
 from tidegate.services.promotion import PromotionService
 from tidegate.services.properties import PropertyService
@@ -112,6 +114,12 @@ ACCESS: dict[tuple[str, str], Need] = {
     ("POST", "/cleanup/plans/{plan_id}/apply"): SELF,
     ("GET", "/trash"): SELF,
     ("POST", "/trash/{entry_id}/restore"): SELF,  # the service lists only what the caller may read
+    # lifecycle (docs/lifecycle.md): garbage collection, its jobs, storage accounting
+    ("POST", "/gc"): ADMIN,
+    ("GET", "/gc"): ADMIN,
+    ("GET", "/jobs/{job_id}"): ADMIN,
+    ("GET", "/storage"): ADMIN,
+    ("GET", "/storage/{key}"): SELF,  # admin, or manage on the repository (the service)
     # the Artifactory-compatible subset: the same service calls and checks as above
     ("POST", "/artifactory/api/docker/{repo_key}/v2/promote"): SELF,
     ("GET", "/artifactory/api/storage/{repo_key}/{path:path}"): SELF,
@@ -141,6 +149,9 @@ class ApiServices:
     cleanup: CleanupService
     trash: TrashService
     events: EventService
+    gc: GarbageCollector
+    jobs: JobService
+    storage: StorageService
 
 
 def api_services(request: Request) -> ApiServices:

@@ -36,7 +36,7 @@ class RepositoryOptions(Strict):
     allow_push: bool | None = None
     immutable_tags: bool | None = None
     protected: bool | None = None
-    quota: int | None = None
+    quota: int | str | None = None  # bytes, or "10GiB"
     gate: dict[str, Any] | None = None
     allow_sparse: bool | None = None
     upstream: str | None = None
