@@ -139,8 +139,9 @@ def tidegate_executable() -> Path:
 
 
 @contextlib.contextmanager
-def tidegate_registry(workdir: Path) -> Iterator[Registry]:
-    """`tidegate serve` on a free loopback port, data in `workdir`; ready when /healthz is 200."""
+def tidegate_registry(workdir: Path, config: str | None = None) -> Iterator[Registry]:
+    """`tidegate serve` on a free loopback port, data in `workdir`; ready when /healthz is 200.
+    ``config``: YAML text of a config file to start with (``TIDEGATE_CONFIG``)."""
     exe = tidegate_executable()
     if not exe.exists():
         raise RuntimeError(f"{exe} not found: install the project into the venv (pip install -e .)")
@@ -153,6 +154,9 @@ def tidegate_registry(workdir: Path) -> Iterator[Registry]:
         "TIDEGATE_LISTEN": f"127.0.0.1:{port}",
         "TIDEGATE_ADMIN_PASSWORD": password,
     }
+    if config is not None:
+        (workdir / "tidegate.yaml").write_text(config)
+        env["TIDEGATE_CONFIG"] = str(workdir / "tidegate.yaml")
     daemon = spawn("tidegate", [exe, "serve"], workdir / "tidegate.log", env)
     try:
         healthz = f"http://127.0.0.1:{port}/healthz"

@@ -49,7 +49,10 @@ ATTEMPTS = 8  # a push that lost a race to GC is pushed again, as its user would
 
 @pytest.fixture(scope="module")
 def reg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    with tidegate_registry(tmp_path_factory.mktemp("gc-registry")) as running:
+    # deletions final at once: what GC does with content nothing holds (the trash's hold on
+    # deleted content is tests/integration/test_gc.py::test_the_trash_holds_content_...)
+    config = "trash_days: 0\n"
+    with tidegate_registry(tmp_path_factory.mktemp("gc-registry"), config) as running:
         yield running
 
 
