@@ -60,8 +60,10 @@ _UNITS = {"": 1, "B": 1}
 for _i, _p in enumerate("KMGTP", start=1):
     _UNITS[_p] = _UNITS[_p + "B"] = 1000**_i
     _UNITS[_p + "I"] = _UNITS[_p + "IB"] = 1024**_i
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+_DURATION_PART = r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)"
+_DURATION_RE = re.compile(rf"^(?:{_DURATION_PART})+$")
+_DURATION_PART_RE = re.compile(_DURATION_PART)
+_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_size(value: object) -> int:
@@ -91,17 +93,21 @@ def format_size(size: int) -> str:
 
 
 def parse_duration(value: object) -> float:
-    """Seconds from a number or a string such as ``"1h"``, ``"30m"``, ``"24h"``, ``"7d"``."""
+    """Seconds from a number (of seconds) or a string such as ``"90"``, ``"30s"``, ``"15m"``,
+    ``"1h"``, ``"7d"``, ``"2w"`` or a sum such as ``"1d12h"``. The one duration grammar of
+    settings and retention policies. Raises ValueError."""
     if isinstance(value, bool):
         raise ValueError("expected a duration, such as 1h")
+    if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+        value = float(value.strip())
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError("a duration cannot be negative")
         return float(value)
-    match = _DURATION_RE.match(str(value)) if isinstance(value, str) else None
-    if match is None:
-        raise ValueError(f"{value!r} is not a duration: use seconds or 30s, 15m, 1h, 7d")
-    return float(match.group(1)) * _SECONDS[match.group(2)]
+    text = value.strip() if isinstance(value, str) else ""
+    if not _DURATION_RE.fullmatch(text):
+        raise ValueError(f"{value!r} is not a duration: use seconds or 30s, 15m, 1h, 7d, 1d12h")
+    return sum(float(n) * _SECONDS[unit] for n, unit in _DURATION_PART_RE.findall(text))
 
 
 DEFAULT_GROUPS = ("developers", "testers", "operations", "ci")

@@ -365,6 +365,7 @@ def test_sizes_and_durations_read_as_people_write_them() -> None:
     assert format_size(10 * 1024**3) == "10.0 GiB" and format_size(12) == "12 B"
     assert parse_duration("1h") == 3600 and parse_duration("30m") == 1800
     assert parse_duration(0) == 0 and parse_duration("7d") == 7 * 86400
+    assert parse_duration("1d12h") == 36 * 3600 and parse_duration("90") == 90  # one grammar
     with pytest.raises(ValueError):
         parse_duration("soon")
 

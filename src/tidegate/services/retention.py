@@ -18,12 +18,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tidegate.auth.globs import matches
+from tidegate.config import parse_duration as config_duration
 from tidegate.errors import ConfigInvalid, InvalidRequest
 from tidegate.services.gates import Condition, holds, parse_condition
 
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_DURATION = re.compile(r"(?:\d+[smhdw])+")
-_PART = re.compile(r"(\d+)([smhdw])")
 _TAG_GLOB = re.compile(r"[A-Za-z0-9_.*?-]{1,128}")
 MAX_DURATION = timedelta(days=3650)
 MIN_SCHEDULE = timedelta(minutes=5)
@@ -34,13 +32,17 @@ RULE_FIELDS = ("tags", "keep_last", "older_than", "where", "protect")
 
 
 def parse_duration(text: object, where: str) -> timedelta:
-    """``30m``, ``12h``, ``14d``, ``2w`` or sums such as ``1d12h``."""
-    if not isinstance(text, str) or not _DURATION.fullmatch(text):
+    """``30m``, ``12h``, ``14d``, ``2w`` or sums such as ``1d12h`` (config.parse_duration's
+    grammar); a unit is required here, so ``older_than: 14`` is not taken for 14 seconds."""
+    try:
+        if not isinstance(text, str) or text.strip().replace(".", "", 1).isdigit():
+            raise ValueError(text)
+        seconds = config_duration(text)
+    except ValueError:
         raise InvalidRequest(
             f"{where}: {text!r} is not a duration (a number and a unit s, m, h, d or w:"
             " 30m, 12h, 14d, 2w)"
-        )
-    seconds = sum(int(n) * UNITS[u] for n, u in _PART.findall(text))
+        ) from None
     if seconds > MAX_DURATION.total_seconds():
         raise InvalidRequest(f"{where}: {text!r} is longer than ten years")
     return timedelta(seconds=seconds)
