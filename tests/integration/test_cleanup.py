@@ -6,7 +6,6 @@ SQLite and on a real PostgreSQL server."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -22,6 +21,9 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.support.postgres import database_for
+from tests.support.pushes import push, push_blob, sha256, unique
+from tests.support.pushes import push_image as image
 from tests.support.server import RunningServer, tidegate_server
 
 TIDEGATE = os.path.join(os.path.dirname(sys.executable), "tidegate")
@@ -47,20 +49,7 @@ class Env:
 def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('cleanup-sqlite') / 'tidegate.db'}"
-        return
-    server = str(request.getfixturevalue("postgres_server"))
-    name = f"tidegate_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.replace("/postgres?", f"/{name}?", 1)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    yield from database_for(request, tmp_path_factory, "cleanup")
 
 
 @pytest.fixture(scope="module")
@@ -97,47 +86,6 @@ def tess(env: Env) -> Iterator[httpx.Client]:
 
 
 # ---------------------------------------------------------------------------- helpers
-def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def unique(prefix: str = "shop/cart") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def push_blob(c: httpx.Client, name: str, data: bytes) -> str:
-    r = c.post(f"/v2/{name}/blobs/uploads/", params={"digest": sha256(data)}, content=data)
-    assert r.status_code == 201, r.text
-    return sha256(data)
-
-
-def push(c: httpx.Client, name: str, ref: str, body: dict[str, Any]) -> tuple[bytes, str]:
-    raw = json.dumps(body).encode()
-    r = c.put(f"/v2/{name}/manifests/{ref}", content=raw, headers={"Content-Type": OCI_MANIFEST})
-    assert r.status_code == 201, r.text
-    return raw, sha256(raw)
-
-
-def image(c: httpx.Client, name: str, ref: str, layers: list[bytes]) -> tuple[bytes, str]:
-    config = json.dumps({"architecture": "amd64", "os": "linux", "n": uuid.uuid4().hex}).encode()
-    body = {
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": push_blob(c, name, config),
-            "size": len(config),
-        },
-        "layers": [
-            {
-                "mediaType": "application/vnd.oci.image.layer.v1.tar",
-                "digest": push_blob(c, name, layer),
-                "size": len(layer),
-            }
-            for layer in layers
-        ],
-    }
-    return push(c, name, ref, body)
 
 
 def signature(c: httpx.Client, name: str, subject: tuple[bytes, str]) -> str:

@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ import httpx
 import pytest
 
 from tests.support.postgres import database_for
-from tests.support.pushes import push, push_blob, unique
+from tests.support.pushes import push_image, unique
 from tests.support.receivers import (
     Mailbox,
     WebhookReceiver,
@@ -96,29 +95,6 @@ def env(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator
 def admin(env: Env) -> Iterator[httpx.Client]:
     with env.client("admin") as c:
         yield c
-
-
-def image(c: httpx.Client, name: str, ref: str) -> str:
-    """Push a one-layer image; its digest."""
-    config = json.dumps({"architecture": "amd64", "os": "linux", "n": uuid.uuid4().hex}).encode()
-    layer = uuid.uuid4().bytes * 64
-    body = {
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": push_blob(c, name, config),
-            "size": len(config),
-        },
-        "layers": [
-            {
-                "mediaType": "application/vnd.oci.image.layer.v1.tar",
-                "digest": push_blob(c, name, layer),
-                "size": len(layer),
-            }
-        ],
-    }
-    return push(c, name, ref, body)[1]
 
 
 def hook(admin: httpx.Client, url: str, events: list[str], repos: list[str]) -> dict[str, Any]:
@@ -385,3 +361,8 @@ def test_the_cli_manages_webhooks_and_notifications(
     assert notification["group"] == "testers"
     assert notification["id"] in [n["id"] for n in cli("notify", "list")]
     cli("notify", "delete", str(notification["id"]))
+
+
+def image(c: httpx.Client, name: str, ref: str) -> str:
+    """Push a one-layer image; its digest."""
+    return push_image(c, name, ref)[1]

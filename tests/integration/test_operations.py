@@ -16,7 +16,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.pushes import push, push_blob, unique
+from tests.support.pushes import push_image, unique
 from tests.support.server import RunningServer, tidegate_server
 
 TIDEGATE = Path(sys.executable).with_name("tidegate")
@@ -32,28 +32,6 @@ def ops(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     config.write_text("workers: 2\ntrusted_proxies: [127.0.0.1/32]\n")
     with tidegate_server(base / "data", config=config) as running:
         yield running
-
-
-def image(c: httpx.Client, name: str, ref: str) -> str:
-    config = json.dumps({"architecture": "amd64", "os": "linux", "n": uuid.uuid4().hex}).encode()
-    layer = uuid.uuid4().bytes * 32
-    body = {
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": push_blob(c, name, config),
-            "size": len(config),
-        },
-        "layers": [
-            {
-                "mediaType": "application/vnd.oci.image.layer.v1.tar",
-                "digest": push_blob(c, name, layer),
-                "size": len(layer),
-            }
-        ],
-    }
-    return push(c, name, ref, body)[1]
 
 
 def scrape(c: httpx.Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -191,3 +169,8 @@ def test_every_answer_carries_a_request_id_and_readiness_checks_the_database(
     assert len(ids) == 5
     r = httpx.get(f"{ops.url}/readyz")
     assert r.status_code == 200 and r.json() == {"status": "ready"}
+
+
+def image(c: httpx.Client, name: str, ref: str) -> str:
+    """Push a one-layer image; its digest."""
+    return push_image(c, name, ref)[1]

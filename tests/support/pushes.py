@@ -35,3 +35,32 @@ def push(c: httpx.Client, name: str, ref: str, body: dict[str, Any]) -> tuple[by
     )
     assert r.status_code == 201, r.text
     return raw, sha256(raw)
+
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+def push_image(
+    c: httpx.Client, name: str, ref: str, layers: list[bytes] | None = None
+) -> tuple[bytes, str]:
+    """Push a config (unique, so every call makes a new image), ``layers`` (default: one random
+    layer) and an OCI manifest naming them, tagged ``ref``; (manifest bytes, digest)."""
+    config = json.dumps({"architecture": "amd64", "os": "linux", "n": uuid.uuid4().hex}).encode()
+    body = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": push_blob(c, name, config),
+            "size": len(config),
+        },
+        "layers": [
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                "digest": push_blob(c, name, layer),
+                "size": len(layer),
+            }
+            for layer in (layers if layers is not None else [uuid.uuid4().bytes * 64])
+        ],
+    }
+    return push(c, name, ref, body)
