@@ -414,3 +414,35 @@ def test_two_applies_of_one_plan_at_once_apply_it_once(dave: httpx.Client, env: 
     assert len(mine(winner["applied"], img)) == 3
     trash = dave.get("/api/v1/trash", params={"repo": "dev", "image": img}).json()
     assert len(trash) == 3  # each manifest trashed once
+
+
+def test_a_grant_limited_to_some_images_cannot_act_on_the_whole_repository(
+    env: Env, admin: httpx.Client
+) -> None:
+    """Manage and delete on team-x/** in dev must not reach the other images of dev: not by a
+    retention policy (which a schedule would apply to every image), not through the
+    repository's settings, storage figures or event subscriptions."""
+    user = f"scoped-{uuid.uuid4().hex[:6]}"
+    r = admin.post("/api/v1/users", json={"username": user, "password": PASSWORD, "groups": []})
+    assert r.status_code == 201, r.text
+    target = {
+        "name": f"team-x-{uuid.uuid4().hex[:6]}",
+        "repositories": ["dev"],
+        "include": ["team-x/**"],
+        "users": {user: ["read", "deploy", "delete", "manage"]},
+    }
+    assert admin.post("/api/v1/permissions", json=target).status_code == 201
+    other = unique("shop/other")
+    image(admin, f"dev/{other}", "1.0", [uuid.uuid4().bytes])
+    policy = {"rules": [{"tags": "*", "keep_last": 0}], "schedule": "5m"}
+    with env.client(user) as scoped:
+        r = scoped.put("/api/v1/repositories/dev/retention", json=policy)
+        assert r.status_code == 403, r.text
+        assert "every image" in r.json()["message"]
+        assert scoped.patch("/api/v1/repositories/dev", json={"quota": 1}).status_code == 403
+        assert scoped.get("/api/v1/storage/dev").status_code == 403
+        hook = {"url": "http://127.0.0.1:9/h", "events": ["*"], "repositories": ["dev"]}
+        r = scoped.post("/api/v1/webhooks", json={**hook, "secret": "s" * 20})
+        assert r.status_code == 403, r.text
+    assert admin.get("/api/v1/repositories/dev/retention").json().get("rules") in (None, [])
+    assert admin.head(f"/v2/dev/{other}/manifests/1.0").status_code == 200

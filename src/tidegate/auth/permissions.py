@@ -21,6 +21,15 @@ class PermissionEvaluator:
             return True
         return action in self.state.current().actions(principal, repository, image)
 
+    def allowed_everywhere(self, principal: Principal, repository: str, action: Action) -> bool:
+        """May ``principal`` perform ``action`` on every image of ``repository``? The check for
+        acts on the repository as a whole (its settings, retention policy, storage figures,
+        event subscriptions): a grant limited to some images (include/exclude) does not
+        count, or it would reach the images it leaves out."""
+        if principal.is_admin:
+            return True
+        return action in self.state.current().actions_everywhere(principal, repository)
+
     def actions(self, principal: Principal, repository: str, image: str) -> frozenset[Action]:
         return self.state.current().actions(principal, repository, image)
 

@@ -60,6 +60,13 @@ class CompiledTarget:
     exclude: tuple[str, ...]
     grants: dict[tuple[str, int], frozenset[Action]]
 
+    def covers_every_image(self, repository: str) -> bool:
+        """The target covers ``repository`` whole: no image it leaves out (``**`` included,
+        nothing excluded). Repository-wide acts (settings, policies) need such a target."""
+        return (
+            matches_any(self.repositories, repository) and "**" in self.include and not self.exclude
+        )
+
     def covers(self, repository: str, image: str) -> bool:
         if not matches_any(self.repositories, repository):
             return False
@@ -163,6 +170,16 @@ class IdentitySnapshot:
 
     # --- what -----------------------------------------------------------------------------
 
+    def _keys(self, principal: Principal) -> list[tuple[str, int]]:
+        """The grant keys that speak for ``principal``: anonymous, itself, its groups."""
+        keys: list[tuple[str, int]] = [ANONYMOUS_KEY]
+        if not principal.is_anonymous and principal.id is not None:
+            entry = self.principals.get(principal.name)
+            if entry is not None and entry.id == principal.id and not entry.disabled:
+                keys.append(("user", entry.id))
+                keys.extend(("group", g) for g in entry.group_ids)
+        return keys
+
     def actions(self, principal: Principal, repository: str, image: str) -> frozenset[Action]:
         """Everything ``principal`` may do on ``image`` in ``repository`` (admins: all)."""
         if principal.is_admin:
@@ -171,12 +188,7 @@ class IdentitySnapshot:
         found = self._memo.get(memo_key)
         if found is not None:
             return found
-        keys: list[tuple[str, int]] = [ANONYMOUS_KEY]
-        if not principal.is_anonymous and principal.id is not None:
-            entry = self.principals.get(principal.name)
-            if entry is not None and entry.id == principal.id and not entry.disabled:
-                keys.append(("user", entry.id))
-                keys.extend(("group", g) for g in entry.group_ids)
+        keys = self._keys(principal)
         result: frozenset[Action] = frozenset()
         for target in self.targets:
             granted = [target.grants[k] for k in keys if k in target.grants]
@@ -187,6 +199,19 @@ class IdentitySnapshot:
             if len(self._memo) >= _MEMO_MAX:
                 self._memo.clear()
             self._memo[memo_key] = result
+        return result
+
+    def actions_everywhere(self, principal: Principal, repository: str) -> frozenset[Action]:
+        """What ``principal`` may do on every image of ``repository``, present and future:
+        grants of targets that cover the repository whole (admins: all)."""
+        if principal.is_admin:
+            return frozenset(Action)
+        keys = self._keys(principal)
+        result: frozenset[Action] = frozenset()
+        for target in self.targets:
+            if target.covers_every_image(repository):
+                for key in keys:
+                    result |= target.grants.get(key, frozenset())
         return result
 
     def anonymous_reads_anything(self) -> bool:

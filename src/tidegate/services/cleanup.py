@@ -102,8 +102,17 @@ class CleanupService:
 
     def _require_manage(self, actor: Actor, key: str) -> None:
         record = self._repository(key)
-        if not self._evaluator.allowed(actor.principal, key, "", Action.MANAGE):
-            raise Denied(f"{actor.name} may not change the retention of {key!r}: needs manage")
+        # The policy runs on every image of the repository (a schedule runs it unattended):
+        # who sets it must be able to manage and delete every one of them.
+        if not (
+            self._evaluator.allowed_everywhere(actor.principal, key, Action.MANAGE)
+            and self._evaluator.allowed_everywhere(actor.principal, key, Action.DELETE)
+        ):
+            raise Denied(
+                f"{actor.name} may not change the retention of {key!r}: that needs manage and"
+                " delete on every image of the repository (a grant limited to some images is"
+                " not enough)"
+            )
         if record.kind != "local":
             raise InvalidRequest(
                 f"repository {key!r} is a {record.kind} repository; retention policies apply"

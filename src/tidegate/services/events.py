@@ -198,7 +198,7 @@ class EventService:
         refused = [
             r
             for r in repositories
-            if not self._evaluator.allowed(actor.principal, r, "", Action.MANAGE)
+            if not self._evaluator.allowed_everywhere(actor.principal, r, Action.MANAGE)
         ]
         if refused:
             raise Denied(
@@ -211,7 +211,8 @@ class EventService:
         if actor.principal.is_admin:
             return True
         return bool(repositories) and all(
-            self._evaluator.allowed(actor.principal, r, "", Action.MANAGE) for r in repositories
+            self._evaluator.allowed_everywhere(actor.principal, r, Action.MANAGE)
+            for r in repositories
         )
 
     def _webhook(self, actor: Actor, webhook_id: int) -> dict[str, Any]:

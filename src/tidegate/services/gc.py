@@ -349,8 +349,8 @@ class StorageService:
 
     def repository(self, principal: Principal, key: str) -> dict[str, Any]:
         """One repository with its images: admins, and who may ``manage`` it (its quota)."""
-        if not principal.is_admin and not self._evaluator.allowed(
-            principal, key, "", Action.MANAGE
+        if not principal.is_admin and not self._evaluator.allowed_everywhere(
+            principal, key, Action.MANAGE
         ):
             raise Denied(
                 f"{principal.name} may not see the storage of repository {key!r}: that needs"

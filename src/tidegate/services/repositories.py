@@ -180,7 +180,7 @@ class RepositoryService:
     def set_gate(self, actor: Actor, key: str, gate: Mapping[str, Any]) -> dict[str, list[str]]:
         """Replace the gate of ``key`` (``{}``: no rules)."""
         parsed = parse_gate(gate)
-        if not self._evaluator.allowed(actor.principal, key, "", Action.MANAGE):
+        if not self._evaluator.allowed_everywhere(actor.principal, key, Action.MANAGE):
             raise Denied(f"{actor.name} may not change the gate of {key!r}: that needs manage")
         with self._db.transaction() as conn:
             record = repo_q.get_by_key(conn, key)
@@ -231,8 +231,8 @@ class RepositoryService:
     def update(self, actor: Actor, key: str, changes: Mapping[str, Any]) -> RepositoryView:
         """Change ``stage`` and options of ``key`` (admin, or ``manage`` on it). A given
         ``null`` removes an option (back to its default); ``key`` and ``kind`` never change."""
-        if not actor.principal.is_admin and not self._evaluator.allowed(
-            actor.principal, key, "", Action.MANAGE
+        if not actor.principal.is_admin and not self._evaluator.allowed_everywhere(
+            actor.principal, key, Action.MANAGE
         ):
             raise Denied(f"{actor.name} may not change repository {key!r}: that needs manage")
         fixed = sorted({"key", "kind"} & set(changes))
