@@ -446,3 +446,112 @@ def test_a_grant_limited_to_some_images_cannot_act_on_the_whole_repository(
         assert r.status_code == 403, r.text
     assert admin.get("/api/v1/repositories/dev/retention").json().get("rules") in (None, [])
     assert admin.head(f"/v2/dev/{other}/manifests/1.0").status_code == 200
+
+
+def test_a_tag_only_item_is_refused_when_the_manifests_other_tags_changed(
+    dave: httpx.Client,
+) -> None:
+    """The plan deletes t1 of a manifest that keeps keep-t2; once keep-t2 is gone, deleting t1
+    would leave the manifest untagged, which the plan never showed: refused."""
+    img = unique()
+    raw, digest = image(dave, f"dev/{img}", "t1-SNAPSHOT", [uuid.uuid4().bytes])
+    r = dave.put(
+        f"/v2/dev/{img}/manifests/keep-t2", content=raw, headers={"Content-Type": OCI_MANIFEST}
+    )
+    assert r.status_code == 201
+    p = plan(dave, "dev", SNAPSHOTS).json()
+    assert [(i["kind"], i["tag"]) for i in mine(p["items"], img)] == [("tag", "t1-SNAPSHOT")]
+    assert dave.delete(f"/v2/dev/{img}/manifests/keep-t2").status_code == 202
+
+    result = dave.post(f"/api/v1/cleanup/plans/{p['id']}/apply").json()
+    [refused] = mine(result["refused"], img)
+    assert f"tags of {digest} changed since planning" in refused["reason"]
+    assert "now: t1-SNAPSHOT" in refused["reason"]
+    assert dave.get(f"/v2/dev/{img}/manifests/t1-SNAPSHOT").content == raw
+
+
+def test_a_plan_shows_only_images_the_viewer_may_read_and_is_applied_by_who_may_delete_all(
+    env: Env, admin: httpx.Client
+) -> None:
+    user = f"scoped-{uuid.uuid4().hex[:6]}"
+    r = admin.post("/api/v1/users", json={"username": user, "password": PASSWORD, "groups": []})
+    assert r.status_code == 201, r.text
+    target = {
+        "name": f"team-x-{uuid.uuid4().hex[:6]}",
+        "repositories": ["dev"],
+        "include": ["team-x/**"],
+        "users": {user: ["read", "deploy", "delete"]},
+    }
+    assert admin.post("/api/v1/permissions", json=target).status_code == 201
+    marker = uuid.uuid4().hex[:8]
+    rules = {"rules": [{"tags": f"*-{marker}", "keep_last": 0}]}
+    other = unique("shop/secret")
+    secret = image(admin, f"dev/{other}", f"1-{marker}", [uuid.uuid4().bytes])
+    # a refusal on the unreadable image too: a protecting property
+    params = {"repo": "dev", "image": other, "reference": f"1-{marker}"}
+    assert admin.patch("/api/v1/properties", params=params, json={"hold": ["y"]}).status_code == 200
+    image(admin, f"dev/{other}", f"2-{marker}", [uuid.uuid4().bytes])
+    with env.client(user) as scoped:
+        mine_img = unique("team-x/app")
+        own = image(scoped, f"dev/{mine_img}", f"1-{marker}", [uuid.uuid4().bytes])
+
+        # planning considers only readable images: the other image is not even refused
+        r = plan(scoped, "dev", {**rules, "rules": [{**rules["rules"][0], "protect": ["hold=y"]}]})
+        assert r.status_code == 201, r.text
+        assert other not in r.text and secret[1] not in r.text
+        assert [i["digest"] for i in mine(r.json()["items"], mine_img)] == [own[1]]
+
+        # an admin's plan lists both; the scoped user sees only its image, and a count
+        r = plan(admin, "dev", {**rules, "rules": [{**rules["rules"][0], "protect": ["hold=y"]}]})
+        assert r.status_code == 201, r.text
+        p = r.json()
+        assert mine(p["items"], other) and mine(p["refused"], other) and p["hidden"] == 0
+        seen = scoped.get(f"/api/v1/cleanup/plans/{p['id']}")
+        assert seen.status_code == 200, seen.text
+        assert other not in seen.text and secret[1] not in seen.text
+        assert [i["image"] for i in seen.json()["items"]] == [mine_img]
+        assert seen.json()["hidden"] == len(p["items"]) + len(p["refused"]) - 1
+        listed = scoped.get("/api/v1/cleanup/plans", params={"repo": "dev"}).json()
+        assert all(other not in json.dumps(x) for x in listed)
+
+        # applying it needs delete on every image it lists: 403, the plan left unclaimed
+        r = scoped.post(f"/api/v1/cleanup/plans/{p['id']}/apply")
+        assert r.status_code == 403, r.text
+        assert "needs delete on every image" in r.json()["message"]
+        assert other not in r.json()["message"] and "may not read" in r.json()["message"]
+        assert admin.get(f"/api/v1/cleanup/plans/{p['id']}").json()["state"] == "planned"
+    r = admin.post(f"/api/v1/cleanup/plans/{p['id']}/apply")
+    assert r.status_code == 200, r.text
+    assert {i["image"] for i in r.json()["applied"]} >= {other, mine_img}
+
+
+def test_restore_over_a_pushed_again_manifest_keeps_its_properties_and_says_which(
+    dave: httpx.Client,
+) -> None:
+    img = unique()
+    raw, digest = image(dave, f"dev/{img}", "orig", [uuid.uuid4().bytes])
+    params = {"repo": "dev", "image": img, "reference": "orig"}
+    props = {"qa.automated": ["passed"], "keep": ["x"]}
+    assert dave.patch("/api/v1/properties", params=params, json=props).status_code == 200
+    assert dave.delete(f"/v2/dev/{img}/manifests/{digest}").status_code == 202
+    r = dave.put(
+        f"/v2/dev/{img}/manifests/newtag", content=raw, headers={"Content-Type": OCI_MANIFEST}
+    )
+    assert r.status_code == 201
+    params["reference"] = "newtag"
+    failed = {"qa.automated": ["failed"]}
+    assert dave.patch("/api/v1/properties", params=params, json=failed).status_code == 200
+
+    [entry] = dave.get("/api/v1/trash", params={"repo": "dev", "image": img}).json()
+    r = dave.post(f"/api/v1/trash/{entry['id']}/restore")
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["manifest"] == "already present"
+    assert "keep" in answer["properties_restored"]
+    assert "qa.automated" not in answer["properties_restored"]
+    kept = {k["key"]: k for k in answer["properties_kept"]}
+    assert kept["qa.automated"]["current"] == ["failed"]
+    assert kept["qa.automated"]["trashed"] == ["passed"]
+    got = dave.get("/api/v1/properties", params=params).json()["properties"]
+    assert got["qa.automated"] == ["failed"] and got["keep"] == ["x"]
+    assert sorted(answer["tags_restored"]) == ["orig"]

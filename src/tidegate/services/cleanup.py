@@ -189,7 +189,28 @@ class CleanupService:
                 repo,
                 {"plan_id": plan_id, "items": len(items), "refused": len(refused)},
             )
-        return plan_view({**values, "applied_at": None, "applied_by": None, "result": None})
+        stored = {**values, "applied_at": None, "applied_by": None, "result": None}
+        return self._view(actor.principal, stored)
+
+    def _readable(self, principal: Principal, repo: str, image: str) -> bool:
+        return self._evaluator.allowed(principal, repo, image, Action.READ)
+
+    def _view(
+        self, principal: Principal, plan: Mapping[str, Any], with_items: bool = True
+    ) -> dict[str, Any]:
+        """The plan as ``principal`` may see it: items and refusals on images it may not read
+        are left out (a plan is stored whole: an admin's plan lists every image), and counted
+        in ``hidden``."""
+        repo = plan["repository"]
+
+        def visible(entries: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+            return [e for e in entries or [] if self._readable(principal, repo, e["image"])]
+
+        items, refused = visible(plan["items"]), visible(plan["refused"])
+        hidden = len(plan["items"] or []) + len(plan["refused"] or []) - len(items) - len(refused)
+        view = plan_view({**plan, "items": items, "refused": refused}, with_items)
+        view["hidden"] = hidden
+        return view
 
     def _select(
         self,
@@ -200,6 +221,9 @@ class CleanupService:
         now: datetime,
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         rows, tag_rows = cleanup_q.repository_state(conn, record.id)
+        # Only what the planner may read is considered: a plan must not reveal (not even as
+        # a refusal) images outside the planner's grants.
+        rows = {k: r for k, r in rows.items() if self._readable(principal, record.key, r.image)}
         by_key = {(r.image, r.digest): r for r in rows.values()}
         images: dict[str, ImageState] = {}
         for image in sorted({r.image for r in rows.values()}):
@@ -225,10 +249,13 @@ class CleanupService:
             )
         selection = select(policy, list(images.values()), now)
         protected = is_protected(record)
+        tagged: dict[tuple[str, str], list[str]] = {}
+        for t in tag_rows:
+            tagged.setdefault((t.image, t.digest), []).append(t.name)
         items: list[dict[str, Any]] = []
-        refused = [public(self._item(record.key, c, by_key)) for c in selection.refused]
+        refused = [public(self._item(record.key, c, by_key, tagged)) for c in selection.refused]
         for c in selection.items:
-            item = self._item(record.key, c, by_key)
+            item = self._item(record.key, c, by_key, tagged)
             if protected:
                 why = f"repository {record.key!r} is protected; cleanup never touches it"
                 refused.append({**public(item), "reason": f"{why} (selected: {c.reason})"})
@@ -243,7 +270,11 @@ class CleanupService:
         return items, refused
 
     def _item(
-        self, repo: str, c: Candidate, by_key: Mapping[tuple[str, str], cleanup_q.ManifestRow]
+        self,
+        repo: str,
+        c: Candidate,
+        by_key: Mapping[tuple[str, str], cleanup_q.ManifestRow],
+        tagged: Mapping[tuple[str, str], list[str]],
     ) -> dict[str, Any]:
         row = by_key.get((c.image, c.digest))
         props = sorted_properties(row.properties) if row is not None else {}
@@ -258,7 +289,14 @@ class CleanupService:
             "reason": c.reason,
             "bytes_freed": 0,
             "fingerprint": fingerprint(c.digest, tags, props),
-            "expect": {"tags": tags, "properties": props},
+            # every tag the manifest carried when planned: apply requires exactly these (a
+            # tag-only item too: deleting t1 of a manifest whose other tag went meanwhile
+            # would leave it untagged, which the plan never showed)
+            "expect": {
+                "tags": tags,
+                "manifest_tags": sorted(tagged.get((c.image, c.digest), [])),
+                "properties": props,
+            },
         }
 
     def _bytes_freed(
@@ -301,7 +339,7 @@ class CleanupService:
             principal, plan["repository"], "", Action.READ
         ):
             raise NotFound(f"no cleanup plan {plan_id!r}")
-        return plan_view(plan)
+        return self._view(principal, plan)
 
     def plans(
         self, principal: Principal, repo: str | None = None, limit: int = 50
@@ -310,7 +348,7 @@ class CleanupService:
         keys = [k for k in keys if self._evaluator.allowed(principal, k, "", Action.READ)]
         with self._db.read() as conn:
             plans = cleanup_q.list_plans(conn, keys, max(1, min(limit, 1000)))
-        return [plan_view(p, with_items=False) for p in plans]
+        return [self._view(principal, p, with_items=False) for p in plans]
 
     # --- apply ---------------------------------------------------------------------------
 
@@ -335,6 +373,7 @@ class CleanupService:
             expires = expires.replace(tzinfo=UTC)
         if expires <= now:
             raise Conflict(f"cleanup plan {plan_id} expired at {expires:%Y-%m-%d %H:%M} UTC")
+        self._require_delete_on_items(actor, plan)
         with self._db.transaction() as conn:
             if not cleanup_q.claim_plan(conn, plan_id, actor.name, now):
                 raise Conflict(f"cleanup plan {plan_id} is being applied or was applied")
@@ -384,6 +423,31 @@ class CleanupService:
             promotion_q.publish(conn, "cleanup.applied", repo, {**summary, "actor": actor.name})
         return result
 
+    def _require_delete_on_items(self, actor: Actor, plan: Mapping[str, Any]) -> None:
+        """Applying uses a plan up (once): only someone who may delete every item's image may
+        do it. Else 403 naming the images (those the caller may read), the plan unclaimed."""
+        repo = plan["repository"]
+        images = sorted({i["image"] for i in plan["items"] or []})
+        missing = [
+            i
+            for i in images
+            if not self._evaluator.allowed(actor.principal, repo, i, Action.DELETE)
+        ]
+        if not missing:
+            return
+        named = [i for i in missing if self._readable(actor.principal, repo, i)]
+        others = len(missing) - len(named)
+        listed = ", ".join(f"{repo}/{i}" for i in named[:10])
+        if len(named) > 10:
+            listed += f" and {len(named) - 10} more"
+        if others:
+            listed = (listed + " and " if listed else "") + f"{others} image(s) you may not read"
+        raise Denied(
+            f"{actor.name} may not apply cleanup plan {plan['id']}: it needs delete on every"
+            f" image it lists, and is missing it on {listed}; the plan is left for someone who"
+            " may"
+        )
+
     def _apply_item(
         self, conn: Connection, actor: Actor, plan_id: str, item: Mapping[str, Any], now: datetime
     ) -> str | None:
@@ -416,18 +480,22 @@ class CleanupService:
         )
         if change:
             return f"properties of {digest} changed since planning ({change})"
+        tags = sorted(content_q.list_tags_for(conn, record.id, image, digest))
+        planned_tags = expect.get("manifest_tags")
+        if planned_tags is None and item["kind"] == "manifest":
+            planned_tags = expect["tags"]  # a plan stored before manifest_tags existed
+        if planned_tags is not None and tags != sorted(planned_tags):
+            planned_tags = sorted(planned_tags)
+            planned = ", ".join(planned_tags) or "none"
+            return (
+                f"tags of {digest} changed since planning (planned: {planned};"
+                f" now: {', '.join(tags) or 'none'})"
+            )
         if item["kind"] == "tag":
             self._trash.tag(
                 conn, record.id, image, item["tag"], actor.name, item["reason"], plan_id, now
             )
             return None
-        tags = sorted(content_q.list_tags_for(conn, record.id, image, digest))
-        if tags != sorted(expect["tags"]):
-            planned = ", ".join(expect["tags"]) or "none"
-            return (
-                f"tags of {digest} changed since planning (planned: {planned};"
-                f" now: {', '.join(tags) or 'none'})"
-            )
         parents = content_q.referencing_manifests(conn, record.id, image, digest, "manifest")
         if parents:
             return f"index {', '.join(parents)} still lists it"
