@@ -38,5 +38,14 @@ def restore(entry_id: int, server: ServerOption = None, as_json: JsonOption = Fa
     out.print(f"restored {name} ({answer['manifest']})", markup=False, highlight=False)
     if answer["tags_restored"]:
         out.print("tags: " + ", ".join(answer["tags_restored"]), markup=False)
+    if answer.get("properties_restored"):
+        out.print("properties: " + ", ".join(answer["properties_restored"]), markup=False)
+    for kept in answer.get("properties_kept") or []:
+        current = ",".join(kept["current"])
+        out.print(
+            f"property not restored: {kept['key']} (kept the current {current})",
+            markup=False,
+            highlight=False,
+        )
     for refused in answer["tags_refused"]:
         out.print(f"tag not restored: {refused['reason']}", markup=False, highlight=False)

@@ -20,6 +20,7 @@ from tidegate.auth.principals import Action, Principal
 from tidegate.db import Database
 from tidegate.db import content as content_q
 from tidegate.db import promotions as promotion_q
+from tidegate.db import properties as props_q
 from tidegate.db import trash as trash_q
 from tidegate.db.records import RepositoryRecord
 from tidegate.db.trash import TrashRecord
@@ -121,6 +122,10 @@ class Restored:
     tags_restored: list[str] = field(default_factory=list)
     tags_refused: list[dict[str, str]] = field(default_factory=list)
     manifest: str = "restored"  # restored | already present
+    # property keys of the entry put back, and those left as they are now (the manifest was
+    # back already and carries the key: its current value is kept)
+    properties_restored: list[str] = field(default_factory=list)
+    properties_kept: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _entry(record: TrashRecord, key: str) -> TrashEntry:
@@ -197,8 +202,9 @@ class TrashService:
                 )
             promotion_q.lock_repository(conn, repo.id)
             state = "restored"
+            props: tuple[list[str], list[dict[str, Any]]] = ([], [])
             if record.kind == trash_q.MANIFEST:
-                state = self._restore_manifest(conn, repo, record)
+                state, props = self._restore_manifest(conn, repo, record)
             elif content_q.get_manifest(conn, repo.id, record.image, record.digest) is None:
                 raise Conflict(
                     f"tag {record.tags[0]!r} named {record.digest}, which {repo.key}/"
@@ -207,7 +213,7 @@ class TrashService:
                 )
             restored, refused = _restore_tags(conn, repo.id, record)
             trash_q.remove_entry(conn, record.id)
-            result = Restored(_entry(record, repo.key), restored, refused, state)
+            result = Restored(_entry(record, repo.key), restored, refused, state, *props)
             detail = _detail(result)
             self._audit.record(conn, actor, "trash.restored", f"{repo.key}/{record.image}", detail)
             promotion_q.publish(
@@ -215,9 +221,24 @@ class TrashService:
             )
         return result
 
-    def _restore_manifest(self, conn: Connection, repo: RepositoryRecord, r: TrashRecord) -> str:
-        if content_q.get_manifest(conn, repo.id, r.image, r.digest) is not None:
-            return "already present"  # pushed or promoted again meanwhile: keep that row
+    def _restore_manifest(
+        self, conn: Connection, repo: RepositoryRecord, r: TrashRecord
+    ) -> tuple[str, tuple[list[str], list[dict[str, Any]]]]:
+        present = content_q.get_manifest(conn, repo.id, r.image, r.digest)
+        if present is not None:
+            # pushed or promoted again meanwhile: keep that row and what was set on it since;
+            # the trashed keys it does not carry come back
+            props_q.lock_manifest(conn, present.id)
+            current = props_q.get(conn, present.id)
+            absent = {k: v for k, v in r.properties.items() if k not in current}
+            if absent:
+                props_q.set_keys(conn, present.id, absent)
+            kept = [
+                {"key": k, "current": sorted(current[k]), "trashed": sorted(v)}
+                for k, v in sorted(r.properties.items())
+                if k in current
+            ]
+            return "already present", (sorted(absent), kept)
         if content_q.manifest_content(conn, r.digest) is None:
             raise Conflict(f"the bytes of manifest {r.digest} are gone; it cannot be restored")
         refs = trash_q.entry_references(conn, r.id)
@@ -240,7 +261,7 @@ class TrashService:
                 raise Conflict(f"blob {digest} of manifest {r.digest} is gone; cannot restore")
             content_q.link_blob(conn, repo.id, r.image, digest)
         trash_q.restore_manifest_row(conn, r, refs)
-        return "restored"
+        return "restored", (sorted(r.properties), [])
 
 
 def _holders(conn: Connection, record: TrashRecord) -> str:
@@ -275,4 +296,6 @@ def _detail(result: Restored) -> dict[str, Any]:
         "manifest": result.manifest,
         "tags_restored": result.tags_restored,
         "tags_refused": result.tags_refused,
+        "properties_restored": result.properties_restored,
+        "properties_kept": result.properties_kept,
     }

@@ -56,6 +56,8 @@ class Restored(Strict):
     manifest: str
     tags_restored: list[str]
     tags_refused: list[dict[str, str]]
+    properties_restored: list[str]
+    properties_kept: list[dict[str, Any]]
 
 
 @router.post("/cleanup/plans", status_code=201)
@@ -106,6 +108,8 @@ async def trash(
 @router.post("/trash/{entry_id}/restore")
 async def restore(entry_id: int, api: Api, caller: Caller) -> Restored:
     """Brings the manifest (exact bytes and digest), its properties and its tags back; a tag
-    that now names another digest is left as it is (``tags_refused``). Needs delete."""
+    that now names another digest is left as it is (``tags_refused``). When the manifest is
+    there already (pushed again), its current properties stay and only the trashed keys it
+    lacks come back: ``properties_restored`` and ``properties_kept`` say which. Needs delete."""
     result = await call(api.trash.restore, caller, entry_id)
     return Restored.model_validate(asdict(result))
