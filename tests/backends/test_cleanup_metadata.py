@@ -10,6 +10,7 @@ import pytest
 
 from tidegate.auth.identity import IdentityState
 from tidegate.auth.permissions import PermissionEvaluator
+from tidegate.auth.principals import Principal
 from tidegate.db import Database
 from tidegate.db import cleanup as cleanq
 from tidegate.db import content as cq
@@ -18,7 +19,7 @@ from tidegate.db import repositories as rq
 from tidegate.db import trash as trashq
 from tidegate.oci import mediatypes as mt
 from tidegate.oci.digest import Digest
-from tidegate.services.audit import AuditLog
+from tidegate.services.audit import Actor, AuditLog
 from tidegate.services.cleanup import CleanupService
 from tidegate.services.names import NameResolver
 from tidegate.services.trash import TrashBin
@@ -157,6 +158,8 @@ def test_scheduled_policies_run_when_due_and_never_in_protected_repositories(
         put(db, repo, f"{repo}-3", "3-SNAPSHOT")
     cleanup = service(db)
 
+    # policies from the config file: their clock starts when the scheduler first sees them
+    assert cleanup.run_scheduled(NOW - timedelta(hours=1)) == []
     results = {r["repository"]: r for r in cleanup.run_scheduled(NOW)}
     assert set(results) == {"dev", "prod"}  # test has no policy
     assert (results["dev"]["applied"], results["dev"]["refused"]) == (2, 0)
@@ -189,3 +192,23 @@ def test_without_a_trash_deletions_are_final(db: Database) -> None:
     with db.read() as conn:
         assert cq.get_manifest(conn, repo, IMAGE, d) is None
         assert trashq.list_entries(conn, [repo]) == []
+
+
+def test_setting_a_scheduled_policy_starts_its_clock_instead_of_running_it(db: Database) -> None:
+    with db.transaction() as conn:
+        dev = rq.create(conn, "dev", "local", "dev", {}).id
+    put(db, dev, "dev-1", "1-SNAPSHOT")
+    put(db, dev, "dev-2", "2-SNAPSHOT")
+    cleanup = service(db)
+    before = datetime.now(UTC)
+    answer = cleanup.set_retention(Actor(Principal("user", "admin", is_admin=True)), "dev", POLICY)
+    after = datetime.now(UTC)
+    assert before + timedelta(hours=1) <= answer["next_run_at"] <= after + timedelta(hours=1)
+    assert cleanup.retention("dev")["next_run_at"] == answer["next_run_at"]
+
+    assert cleanup.run_scheduled(after) == []  # not at once
+    assert cleanup.run_scheduled(after + timedelta(minutes=59)) == []
+    with db.read() as conn:
+        assert len(cq.list_tags(conn, dev, IMAGE, None, None)) == 2
+    [result] = cleanup.run_scheduled(after + timedelta(hours=1))
+    assert result["applied"] == 1

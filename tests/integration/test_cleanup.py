@@ -14,6 +14,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -355,6 +356,9 @@ def test_retention_policies_in_the_api_and_cli(
     assert dave.put("/api/v1/repositories/dev/retention", json=policy).status_code == 403
     r = admin.put("/api/v1/repositories/dev/retention", json={**policy, "schedule": "24h"})
     assert r.status_code == 200, r.text
+    # the schedule's clock starts now: the first run is a day later, not at once
+    next_run = datetime.fromisoformat(r.json()["next_run_at"].replace("Z", "+00:00"))
+    assert next_run > datetime.now(UTC) + timedelta(hours=23)
     assert dave.get("/api/v1/repositories/dev/retention").json()["schedule"] == "24h"
     # a plan without rules uses the repository's policy
     p = plan(dave, "dev").json()

@@ -249,6 +249,16 @@ def claim_run(conn: Connection, repository_id: int, previous: float | None, now:
     return result.rowcount == 1
 
 
+def start_clock(conn: Connection, repository_id: int, now: float) -> None:
+    """Count the repository's schedule from ``now`` (a policy was set or changed): its first
+    run is one interval later."""
+    conn.execute(
+        _dialect_insert(conn, retention_runs)
+        .values(repository_id=repository_id, last_run=now)
+        .on_conflict_do_update(index_elements=["repository_id"], set_={"last_run": now})
+    )
+
+
 def record_run(
     conn: Connection, repository_id: int, plan_id: str | None, result: dict[str, Any]
 ) -> None:

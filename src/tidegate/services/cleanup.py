@@ -85,10 +85,24 @@ class CleanupService:
     # --- policies ------------------------------------------------------------------------
 
     def retention(self, key: str) -> dict[str, Any]:
-        policy = self._repository(key).options.get("retention")
+        """The policy, and with a ``schedule`` its ``next_run_at`` (null until the scheduler
+        first sees a policy that came from the config file)."""
+        record = self._repository(key)
+        policy = record.options.get("retention")
         if not policy:
             raise NotFound(f"repository {key!r} has no retention policy")
-        return dict(policy)
+        return self._with_next_run(record.id, dict(policy))
+
+    def _with_next_run(self, repository_id: int, policy: dict[str, Any]) -> dict[str, Any]:
+        if not policy.get("schedule"):
+            return policy
+        schedule = parse_policy(policy).schedule
+        with self._db.read() as conn:
+            last = cleanup_q.last_run(conn, repository_id)
+        if schedule is None or last is None:
+            return {**policy, "next_run_at": None}
+        at = datetime.fromtimestamp(last, UTC) + schedule
+        return {**policy, "next_run_at": at}
 
     def set_retention(self, actor: Actor, key: str, data: Mapping[str, Any]) -> dict[str, Any]:
         """Replace the policy of ``key`` (``manage`` on it; local repositories only)."""
@@ -130,10 +144,14 @@ class CleanupService:
             if policy is not None:
                 options["retention"] = policy
             repo_q.set_options(conn, key, options)
+            if policy is not None and policy.get("schedule"):
+                # setting or changing a scheduled policy starts its clock: the first run is
+                # one interval later, never at once
+                cleanup_q.start_clock(conn, record.id, datetime.now(UTC).timestamp())
             action = "repository.retention_updated" if policy else "repository.retention_deleted"
             self._audit.record(conn, actor, action, key, policy)
         self._names.repositories()
-        return policy or {}
+        return self._with_next_run(record.id, policy) if policy else {}
 
     # --- plans ---------------------------------------------------------------------------
 
@@ -523,8 +541,10 @@ class CleanupService:
 
     def run_scheduled(self, now: datetime | None = None) -> list[dict[str, Any]]:
         """Plan and apply the policy of every local repository whose ``schedule`` is due
-        (its last run, stored in the database, is at least ``schedule`` ago). Safe to call
-        from any process at any time: one caller wins each due run."""
+        (its last run, or when the policy was set, stored in the database, is at least
+        ``schedule`` ago; a policy without that record, from the config file, starts its
+        clock at this call). Safe to call from any process at any time: one caller wins each
+        due run."""
         now = now or datetime.now(UTC)
         results: list[dict[str, Any]] = []
         for record in self._names.repositories():
@@ -540,9 +560,11 @@ class CleanupService:
                 continue
             with self._db.transaction() as conn:
                 previous = cleanup_q.last_run(conn, record.id)
-                due = previous is None or previous + policy.schedule.total_seconds() <= (
-                    now.timestamp()
-                )
+                if previous is None:
+                    # a policy from the config file, first seen now: its clock starts here
+                    cleanup_q.claim_run(conn, record.id, None, now.timestamp())
+                    continue
+                due = previous + policy.schedule.total_seconds() <= now.timestamp()
                 if not due or not cleanup_q.claim_run(conn, record.id, previous, now.timestamp()):
                     continue
             results.append(self._run(record, now))
