@@ -559,3 +559,29 @@ def test_restore_over_a_pushed_again_manifest_keeps_its_properties_and_says_whic
     got = dave.get("/api/v1/properties", params=params).json()["properties"]
     assert got["qa.automated"] == ["failed"] and got["keep"] == ["x"]
     assert sorted(answer["tags_restored"]) == ["orig"]
+
+
+def test_purging_a_trash_entry_needs_delete_and_is_final(
+    dave: httpx.Client, tess: httpx.Client, tmp_path: Path, env: Env
+) -> None:
+    img = unique()
+    _, digest = image(dave, f"dev/{img}", "1.0", [uuid.uuid4().bytes])
+    assert dave.delete(f"/v2/dev/{img}/manifests/{digest}").status_code == 202
+    [entry] = dave.get("/api/v1/trash", params={"repo": "dev", "image": img}).json()
+    assert tess.delete(f"/api/v1/trash/{entry['id']}").status_code in (403, 404)
+    cli = subprocess.run(
+        [TIDEGATE, "trash", "purge", str(entry["id"])],
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "HOME": str(tmp_path),
+            "TIDEGATE_URL": env.server.url,
+            "TIDEGATE_USERNAME": "dave",
+            "TIDEGATE_TOKEN": PASSWORD,
+        },
+    )
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert f"purged trash entry {entry['id']}" in cli.stdout
+    assert dave.get("/api/v1/trash", params={"repo": "dev", "image": img}).json() == []
+    assert dave.post(f"/api/v1/trash/{entry['id']}/restore").status_code == 404

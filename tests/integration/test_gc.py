@@ -186,6 +186,40 @@ def test_the_trash_holds_content_until_it_expires(tmp_path: Path) -> None:
         assert admin.get(f"{API}/trash", params={"repo": "dev", "digest": digest}).json() == []
 
 
+def test_a_purged_trash_entry_stops_counting_against_the_quota_after_gc(tmp_path: Path) -> None:
+    """Deleted images count until their trash entry goes: the refusal says so, and purging the
+    entry (then GC) makes the room the message promises."""
+    with tidegate_server(tmp_path / "data") as trashy, trashy.client() as admin:
+        key = quota_repo(admin, "8KiB")
+        _, digest, _, layer_digest = image(admin, f"{key}/app", os.urandom(4096))
+        assert admin.delete(f"/v2/{key}/app/manifests/{digest}").status_code == 202
+        gc(admin, grace=0)
+        more = os.urandom(4096)
+        r = admin.post(
+            f"/v2/{key}/app/blobs/uploads/", params={"digest": sha256(more)}, content=more
+        )
+        assert_quota_refusal(r, key)
+        message = r.json()["errors"][0]["message"]
+        assert "until their trash entry expires" in message and "trash purge" in message
+
+        [entry] = admin.get(f"{API}/trash", params={"repo": key}).json()
+        assert admin.delete(f"{API}/trash/999999999").status_code == 404
+        r = admin.delete(f"{API}/trash/{entry['id']}")
+        assert r.status_code == 200, r.text
+        assert r.json()["digest"] == digest
+        assert admin.get(f"{API}/trash", params={"repo": key}).json() == []
+        assert admin.post(f"{API}/trash/{entry['id']}/restore").status_code == 404
+        audit = admin.get(f"{API}/audit", params={"action": "trash.purged"}).json()
+        assert any(a["detail"]["trash_id"] == entry["id"] for a in audit)
+
+        gc(admin, grace=0)
+        assert not blob_file(trashy, layer_digest).exists()
+        r = admin.post(
+            f"/v2/{key}/app/blobs/uploads/", params={"digest": sha256(more)}, content=more
+        )
+        assert r.status_code == 201, r.text
+
+
 def test_a_dry_run_reports_and_changes_nothing(server: RunningServer, admin: httpx.Client) -> None:
     name = f"dev/{unique('dry')}"
     _, digest, _, layer_digest = image(admin, name, os.urandom(2048))

@@ -49,3 +49,19 @@ def restore(entry_id: int, server: ServerOption = None, as_json: JsonOption = Fa
         )
     for refused in answer["tags_refused"]:
         out.print(f"tag not restored: {refused['reason']}", markup=False, highlight=False)
+
+
+@app.command()
+def purge(entry_id: int, server: ServerOption = None, as_json: JsonOption = False) -> None:
+    """Purge a trash entry now: no longer restorable; its space is freed by the next GC run
+    (needs delete)."""
+    entry = remote(server).call("DELETE", f"/trash/{entry_id}")
+    if as_json:
+        print_json(entry)
+        return
+    name = f"{entry['repository']}/{entry['image']}@{entry['digest']}"
+    out.print(
+        f"purged trash entry {entry['id']} ({name}); the next gc run frees its space",
+        markup=False,
+        highlight=False,
+    )

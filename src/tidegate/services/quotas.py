@@ -62,8 +62,10 @@ def check(
     raise QuotaExceeded(
         f"quota exceeded: repository {key!r} has a quota of {format_size(quota)} ({quota} bytes)"
         f" and uses {format_size(usage)} ({usage} bytes); {what} would add"
-        f" {format_size(added)} ({added} bytes). Nothing was stored: free space (delete"
-        " images, then run garbage collection) or raise the quota.",
+        f" {format_size(added)} ({added} bytes). Nothing was stored. Raise the quota or free"
+        " space: deleted images count until their trash entry expires (trash_days) or is"
+        " purged (tidegate trash purge ID, DELETE /api/v1/trash/{id}), then garbage"
+        " collection reclaims them.",
         {"repository": key, "quota": quota, "usage": usage, "adding": added, "image": ref.image},
     )
 

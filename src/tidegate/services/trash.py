@@ -4,7 +4,8 @@ Owns: moving a manifest or a tag into the trash inside the deleting transaction 
 used by /v2 deletes and cleanup apply), listing entries (``read`` on the image), and restoring
 one (``delete`` on the image): the exact manifest bytes and digest, its properties, its blob
 links, and each tag that is free or still names that digest (a tag now naming another digest
-is refused with the reason). A restore is audited and published as ``trash.restored``.
+is refused with the reason). A restore is audited and published as ``trash.restored``;
+purging one entry before it expires (``delete`` on the image) is audited as ``trash.purged``.
 """
 
 from __future__ import annotations
@@ -220,6 +221,42 @@ class TrashService:
                 conn, "trash.restored", f"{repo.key}/{record.image}@{record.digest}", detail
             )
         return result
+
+    def purge(self, actor: Actor, entry_id: int) -> TrashEntry:
+        """Forget an entry now, as its expiry would (``delete`` on the image; audited as
+        ``trash.purged``): it can no longer be restored, and what only it held becomes garbage
+        that the next GC run reclaims (and stops counting against the repository's quota)."""
+        with self._db.transaction() as conn:
+            record = trash_q.get_entry(conn, entry_id)
+            repo = self._repositories().get(record.repository_id) if record else None
+            if (
+                record is None
+                or repo is None
+                or not self._evaluator.allowed(actor.principal, repo.key, record.image, Action.READ)
+            ):
+                raise NotFound(f"no trash entry {entry_id}")
+            if not self._evaluator.allowed(actor.principal, repo.key, record.image, Action.DELETE):
+                raise Denied(
+                    f"{actor.name} may not purge trash entries of {repo.key}/{record.image}:"
+                    " that needs delete there"
+                )
+            trash_q.remove_entry(conn, record.id)
+            entry = _entry(record, repo.key)
+            self._audit.record(
+                conn,
+                actor,
+                "trash.purged",
+                f"{repo.key}/{record.image}",
+                {
+                    "trash_id": entry.id,
+                    "kind": entry.kind,
+                    "repository": entry.repository,
+                    "image": entry.image,
+                    "digest": entry.digest,
+                    "tags": entry.tags,
+                },
+            )
+        return entry
 
     def _restore_manifest(
         self, conn: Connection, repo: RepositoryRecord, r: TrashRecord

@@ -113,3 +113,11 @@ async def restore(entry_id: int, api: Api, caller: Caller) -> Restored:
     lacks come back: ``properties_restored`` and ``properties_kept`` say which. Needs delete."""
     result = await call(api.trash.restore, caller, entry_id)
     return Restored.model_validate(asdict(result))
+
+
+@router.delete("/trash/{entry_id}")
+async def purge(entry_id: int, api: Api, caller: Caller) -> TrashEntry:
+    """Purges one entry now (no longer restorable; what only it held is garbage for the next
+    GC run and stops counting against the quota then). Needs delete on the image."""
+    entry = await call(api.trash.purge, caller, entry_id)
+    return TrashEntry.model_validate(asdict(entry))

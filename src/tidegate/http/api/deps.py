@@ -114,6 +114,7 @@ ACCESS: dict[tuple[str, str], Need] = {
     ("POST", "/cleanup/plans/{plan_id}/apply"): SELF,
     ("GET", "/trash"): SELF,
     ("POST", "/trash/{entry_id}/restore"): SELF,  # the service lists only what the caller may read
+    ("DELETE", "/trash/{entry_id}"): SELF,  # delete on the entry's image (the service)
     # lifecycle (docs/lifecycle.md): garbage collection, its jobs, storage accounting
     ("POST", "/gc"): ADMIN,
     ("GET", "/gc"): ADMIN,
