@@ -390,6 +390,20 @@ def test_retention_policies_in_the_api_and_cli(
     )
     assert out.returncode == 0, out.stderr
     assert "apply with: tidegate cleanup apply" in out.stdout or " 0 items" in out.stdout
+    # the example of docs/lifecycle.md, copied as it is (under a top-level retention: key)
+    wrapped = tmp_path / "wrapped.yaml"
+    wrapped.write_text("retention:\n  rules:\n    - tags: '*-SNAPSHOT'\n      keep_last: 3\n")
+    for command in (["repo", "retention", "dev", "--file"], ["cleanup", "plan", "dev", "--rules"]):
+        out = subprocess.run(
+            [TIDEGATE, *command, str(wrapped), "--json"],
+            capture_output=True,
+            text=True,
+            env=cli_env,
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert json.loads(out.stdout).get("policy", json.loads(out.stdout))["rules"] == [
+            {"tags": "*-SNAPSHOT", "keep_last": 3}
+        ]
 
     assert admin.delete("/api/v1/repositories/dev/retention").status_code == 204
     assert admin.get("/api/v1/repositories/dev/retention").status_code == 404

@@ -31,14 +31,17 @@ PLAN_COLUMNS = ("id", "repository", "state", "count", "refused_count", "bytes_fr
 
 
 def read_policy(path: Path) -> dict[str, Any]:
-    """A policy file (YAML or JSON): ``{rules: [...], untagged_older_than}`` or just the list
-    of rules."""
+    """A policy file (YAML or JSON): ``{rules: [...], untagged_older_than}``, the same under a
+    top-level ``retention:`` key (as the policy is written in the config file and in
+    docs/lifecycle.md), or just the list of rules."""
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as exc:
         raise CliError(f"cannot read {path}: {exc.strerror}", EXIT_USAGE) from None
     except yaml.YAMLError as exc:
         raise CliError(f"{path} is not valid YAML or JSON: {exc}", EXIT_USAGE) from None
+    if isinstance(data, dict) and set(data) == {"retention"}:
+        data = data["retention"]
     if isinstance(data, list):
         data = {"rules": data}
     if not isinstance(data, dict):
