@@ -34,10 +34,10 @@ from tidegate.services.audit import Actor, AuditLog
 from tidegate.services.cleanup_items import (
     fingerprint,
     is_protected,
-    plan_view,
     property_change,
     public,
     sorted_properties,
+    visible_view,
 )
 from tidegate.services.names import NameResolver
 from tidegate.services.retention import (
@@ -216,19 +216,10 @@ class CleanupService:
     def _view(
         self, principal: Principal, plan: Mapping[str, Any], with_items: bool = True
     ) -> dict[str, Any]:
-        """The plan as ``principal`` may see it: items and refusals on images it may not read
-        are left out (a plan is stored whole: an admin's plan lists every image), and counted
-        in ``hidden``."""
+        """The plan as ``principal`` may see it (images it may read; ``hidden`` counts the
+        rest: a plan is stored whole, an admin's lists every image)."""
         repo = plan["repository"]
-
-        def visible(entries: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-            return [e for e in entries or [] if self._readable(principal, repo, e["image"])]
-
-        items, refused = visible(plan["items"]), visible(plan["refused"])
-        hidden = len(plan["items"] or []) + len(plan["refused"] or []) - len(items) - len(refused)
-        view = plan_view({**plan, "items": items, "refused": refused}, with_items)
-        view["hidden"] = hidden
-        return view
+        return visible_view(plan, lambda image: self._readable(principal, repo, image), with_items)
 
     def _select(
         self,

@@ -1,11 +1,12 @@
 """Cleanup plan items: the protection rule, the fingerprint of an item's planned state, what
-changed since, and the form of a plan callers see (without the stored ``expect`` state)."""
+changed since, and the form of a plan callers see (without the stored ``expect`` state, and
+only the images the viewer may read)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tidegate.db.records import RepositoryRecord
@@ -69,3 +70,14 @@ def plan_view(plan: Mapping[str, Any], with_items: bool = True) -> dict[str, Any
         view["items"] = [public(i) for i in items]
         view["refused"] = list(plan["refused"] or [])
     return view
+
+
+def visible_view(
+    plan: Mapping[str, Any], readable: Callable[[str], bool], with_items: bool = True
+) -> dict[str, Any]:
+    """``plan_view`` with only the items and refusals on images ``readable`` admits; the
+    others are counted in ``hidden`` (never named)."""
+    items = [i for i in plan["items"] or [] if readable(i["image"])]
+    refused = [r for r in plan["refused"] or [] if readable(r["image"])]
+    hidden = len(plan["items"] or []) + len(plan["refused"] or []) - len(items) - len(refused)
+    return {**plan_view({**plan, "items": items, "refused": refused}, with_items), "hidden": hidden}
