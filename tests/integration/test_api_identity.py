@@ -92,6 +92,7 @@ EXPECTED_PATHS = {
     "/api/v1/cleanup/plans/{plan_id}": {"get"},
     "/api/v1/cleanup/plans/{plan_id}/apply": {"post"},
     "/api/v1/trash": {"get"},
+    "/api/v1/trash/{entry_id}": {"delete"},
     "/api/v1/trash/{entry_id}/restore": {"post"},
     "/api/v1/webhooks": {"get", "post"},
     "/api/v1/webhooks/{webhook_id}": {"get", "patch", "delete"},
