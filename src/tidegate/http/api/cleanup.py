@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from tidegate.http.api.deps import Api, Caller, call
-from tidegate.http.api.schema import Strict
+from tidegate.http.api.schema import RowId, Strict
 
 router = APIRouter(prefix="/api/v1", tags=["lifecycle"])
 
@@ -104,7 +104,7 @@ async def trash(
 
 
 @router.post("/trash/{entry_id}/restore")
-async def restore(entry_id: int, api: Api, caller: Caller) -> Restored:
+async def restore(entry_id: RowId, api: Api, caller: Caller) -> Restored:
     """Brings the manifest (exact bytes and digest), its properties and its tags back; a tag
     that now names another digest is left as it is (``tags_refused``). Needs delete."""
     result = await call(api.trash.restore, caller, entry_id)
