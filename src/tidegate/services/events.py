@@ -169,7 +169,13 @@ def check_events(types: list[str]) -> list[str]:
 
 
 def check_url(url: str) -> str:
-    parts = urlsplit(url)
+    try:  # urlsplit refuses an unclosed "[" and .port one out of 0-65535: both ValueError
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidRequest(f"url: not a valid URL ({exc})") from None
+    if port == 0:
+        raise InvalidRequest("url: port 0 is not a port one can send to")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidRequest("url: must be an http(s) URL such as https://ci.example.com/hook")
     if parts.username or parts.password:
@@ -187,23 +193,36 @@ class EventService:
 
     def _check_scope(self, actor: Actor, repositories: list[str], what: str) -> list[str]:
         with self._db.read() as conn:
-            known = {r.key for r in repo_q.list_all(conn)}
-        unknown = sorted(set(repositories) - known)
+            known = {r.key: r for r in repo_q.list_all(conn)}
+        unknown = sorted(set(repositories) - set(known))
         if unknown:
             raise InvalidRequest(f"repositories: unknown repository key(s) {', '.join(unknown)}")
+        # Events name the local or remote repository the change happened in, never a virtual
+        # one: a subscription on a virtual would never fire.
+        for key in sorted(set(repositories)):
+            if known[key].kind == "virtual":
+                members = ", ".join(known[key].options.get("members") or []) or "its members"
+                raise InvalidRequest(
+                    f"repositories: {key} is virtual and its events name the repository they"
+                    f" happen in; subscribe to its members instead: {members}"
+                )
         if actor.principal.is_admin:
             return sorted(set(repositories))
         if not repositories:
             raise Denied(f"a {what} for every repository is for admins: list repositories")
+        # A webhook receives every image of its repositories with no one in between, so its
+        # creator must also read every image of them; email is filtered per recipient at
+        # delivery (services/delivery.py), so a notification needs manage only.
+        needed = (Action.MANAGE, Action.READ) if what == "webhook" else (Action.MANAGE,)
         refused = [
             r
             for r in repositories
-            if not self._evaluator.allowed_everywhere(actor.principal, r, Action.MANAGE)
+            if not all(self._evaluator.allowed_everywhere(actor.principal, r, a) for a in needed)
         ]
         if refused:
             raise Denied(
                 f"{actor.name} may not add a {what} on {', '.join(sorted(refused))}: that needs"
-                " manage on every repository listed"
+                f" {' and '.join(needed)} on every image of every repository listed"
             )
         return sorted(set(repositories))
 
