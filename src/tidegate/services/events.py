@@ -168,6 +168,16 @@ def check_events(types: list[str]) -> list[str]:
     return sorted(set(types))
 
 
+def check_secret(secret: str) -> str:
+    """16 to 256 printable characters: a secret of control characters (NULs, escapes) is a
+    mistake (a binary file piped in), and many receivers cannot even configure it."""
+    if not 16 <= len(secret) <= MAX_SECRET:
+        raise InvalidRequest(f"secret: must be 16 to {MAX_SECRET} characters")
+    if not secret.isprintable():
+        raise InvalidRequest("secret: must be printable characters (no control characters)")
+    return secret
+
+
 def check_url(url: str) -> str:
     try:  # urlsplit refuses an unclosed "[" and .port one out of 0-65535: both ValueError
         parts = urlsplit(url)
@@ -254,8 +264,7 @@ class EventService:
     ) -> WebhookView:
         check_url(url)
         types = check_events(events)
-        if not 16 <= len(secret) <= MAX_SECRET:
-            raise InvalidRequest(f"secret: must be 16 to {MAX_SECRET} characters")
+        check_secret(secret)
         repos = self._check_scope(actor, repositories, "webhook")
         values = {
             "url": url,
@@ -292,9 +301,7 @@ class EventService:
         if changes.get("repositories") is not None:
             values["repositories"] = self._check_scope(actor, changes["repositories"], "webhook")
         if changes.get("secret") is not None:
-            if not 16 <= len(changes["secret"]) <= MAX_SECRET:
-                raise InvalidRequest(f"secret: must be 16 to {MAX_SECRET} characters")
-            values["secret"] = changes["secret"]
+            values["secret"] = check_secret(changes["secret"])
         for key in ("active", "description"):
             if changes.get(key) is not None:
                 values[key] = changes[key]
