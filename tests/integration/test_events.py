@@ -346,6 +346,11 @@ def test_subscriptions_need_manage_and_never_show_the_secret(env: Env, admin: ht
     )
     assert r.status_code == 400 and "secret" in r.json()["message"]
     r = admin.post(
+        "/api/v1/webhooks",
+        json={"url": "http://127.0.0.1:9/x", "events": ["*"], "secret": "\x00" * 20},
+    )
+    assert r.status_code == 400 and "printable" in r.json()["message"], r.text
+    r = admin.post(
         "/api/v1/notifications", json={"group": "nope", "events": ["*"], "repositories": []}
     )
     assert r.status_code == 400 and "nope" in r.json()["message"]
@@ -408,8 +413,8 @@ def test_the_cli_manages_webhooks_and_notifications(
         TIDEGATE_TOKEN=env.server.password,
     )
 
-    def cli(*args: str, stdin: str = "") -> Any:
-        done = subprocess.run(
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
             [str(TIDEGATE), *args, "--json"],
             input=stdin,
             capture_output=True,
@@ -417,8 +422,14 @@ def test_the_cli_manages_webhooks_and_notifications(
             env=cli_env,
             timeout=60,
         )
+
+    def cli(*args: str, stdin: str = "") -> Any:
+        done = run(*args, stdin=stdin)
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
+
+    empty = run("webhook", "create", "http://127.0.0.1:9/x", "-e", "*", "--secret-stdin")
+    assert empty.returncode != 0 and "the signing secret is empty" in empty.stderr
 
     with webhook_receiver() as receiver:
         created = cli(
