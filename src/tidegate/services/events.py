@@ -1,9 +1,11 @@
 """Event subscriptions: webhooks (a URL, signed deliveries) and email notifications (a group),
 their deliveries and redelivery; and the CloudEvents 1.0 form of an outbox event.
 
-Who may subscribe: an admin to anything; anyone else with ``manage`` on every repository the
-subscription lists (a subscription to every repository is for admins). Webhook secrets are
-stored and used to sign, never returned or logged: views say ``secret_set``.
+Who may subscribe: an admin to anything; anyone else with ``manage`` on every image of every
+repository the subscription lists, and for a webhook ``read`` too (a subscription to every
+repository is for admins). Email is filtered per recipient when sent (services/delivery.py).
+Virtual repositories are refused: events name the local or remote repository. Webhook secrets
+are stored and used to sign, never returned or logged: views say ``secret_set``.
 """
 
 from __future__ import annotations

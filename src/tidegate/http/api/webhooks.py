@@ -1,7 +1,7 @@
 """``/api/v1/webhooks`` and ``/api/v1/notifications``: event subscriptions (docs/events.md).
 
-Admins, or callers with ``manage`` on every repository a subscription lists. Secrets are
-write-only: answers say ``secret_set``."""
+Admins, or callers with ``manage`` (webhooks: and ``read``) on every image of every repository
+a subscription lists. Secrets are write-only: answers say ``secret_set``."""
 
 from __future__ import annotations
 
