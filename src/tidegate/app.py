@@ -127,7 +127,7 @@ def build(settings: Settings) -> Built:
         body_idle_timeout=settings.body_idle_timeout,
     )
 
-    delivery = DeliveryWorker(db, settings.events, settings.url, settings.smtp, metrics)
+    delivery = DeliveryWorker(db, settings.events, settings.url, settings.smtp, metrics, evaluator)
 
     def ready() -> None:
         db.ping()

@@ -468,8 +468,9 @@ class Settings(_Strict):
                 )
 
     def redacted(self) -> dict[str, Any]:
-        """The effective settings for display: secrets, and any password in a URL, hidden."""
-        data = self.model_dump(mode="json", exclude_none=True)
+        """The effective settings for display, under the names the file uses (``smtp.from``):
+        secrets, and any password in a URL, hidden."""
+        data = self.model_dump(mode="json", exclude_none=True, by_alias=True)
         if self.database_url:
             data["database_url"] = re.sub(r"(//[^:/@]*:)[^@]*@", r"\1********@", self.database_url)
         return data

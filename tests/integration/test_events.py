@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,6 +183,62 @@ def test_scenario_2_promotion_into_test_notifies_the_testers(env: Env, admin: ht
     admin.delete(f"/api/v1/notifications/{notification['id']}")
 
 
+def test_email_goes_only_to_members_who_may_read_the_image(env: Env, admin: httpx.Client) -> None:
+    """A notification for the developers on prod: dave (a developer, no read on prod) gets no
+    mail; a developer who is also a tester (read on prod) does."""
+    r = admin.post(
+        "/api/v1/users",
+        json={
+            "username": "tara",
+            "password": PASSWORD,
+            "groups": ["developers", "testers"],
+            "email": "tara@example.com",
+        },
+    )
+    assert r.status_code == 201, r.text
+    time.sleep(1.5)  # PostgreSQL: every worker's identity snapshot knows tara (rechecked at 1 s)
+    r = admin.post(
+        "/api/v1/notifications",
+        json={"group": "developers", "events": ["image.promoted"], "repositories": ["prod"]},
+    )
+    assert r.status_code == 201, r.text
+    notification = r.json()
+    name = unique("secret/app")
+    digest = image(admin, f"dev/{name}", "1.0")
+    for source, target in (("dev", "test"), ("test", "prod")):
+        body = {"source": source, "target": target, "image": name, "tag": "1.0"}
+        r = admin.post("/api/v1/promotions", json=body)
+        assert r.status_code == 201, r.text
+        if target == "test":  # the evidence the prod gate asks for
+            evidence = {"qa.automated": ["passed"], "qa.uat": ["passed"]}
+            params = {"repo": "test", "image": name, "reference": "1.0"}
+            assert admin.patch("/api/v1/properties", params=params, json=evidence).is_success
+
+    def mails() -> list[list[str]]:
+        return [to for to, m in env.mailbox.messages if f"prod/{name}" in str(m["Subject"])]
+
+    until(lambda: bool(mails()), "the mail of the prod push")
+    assert mails() == [["tara@example.com"]]
+    for to, message in env.mailbox.messages:
+        if "dave@example.com" in to:
+            assert digest not in message.get_payload(decode=True).decode()  # type: ignore[union-attr]
+    admin.delete(f"/api/v1/notifications/{notification['id']}")
+    admin.delete("/api/v1/users/tara")
+
+
+def test_subscriptions_on_a_virtual_repository_are_refused(admin: httpx.Client) -> None:
+    """Events name the local or remote repository; a virtual one would never fire."""
+    body = {"url": "http://127.0.0.1:9/x", "events": ["*"], "secret": SECRET}
+    r = admin.post("/api/v1/webhooks", json={**body, "repositories": ["docker"]})
+    assert r.status_code == 400, r.text
+    assert "virtual" in r.json()["message"] and "dev" in r.json()["message"]
+    r = admin.post(
+        "/api/v1/notifications",
+        json={"group": "testers", "events": ["*"], "repositories": ["release"]},
+    )
+    assert r.status_code == 400 and "prod" in r.json()["message"]
+
+
 def test_a_receiver_that_is_down_gets_the_event_once_it_is_back(
     env: Env, admin: httpx.Client
 ) -> None:
@@ -291,6 +348,11 @@ def test_subscriptions_need_manage_and_never_show_the_secret(env: Env, admin: ht
     )
     assert r.status_code == 400 and "secret" in r.json()["message"]
     r = admin.post(
+        "/api/v1/webhooks",
+        json={"url": "http://127.0.0.1:9/x", "events": ["*"], "secret": "\x00" * 20},
+    )
+    assert r.status_code == 400 and "printable" in r.json()["message"], r.text
+    r = admin.post(
         "/api/v1/notifications", json={"group": "nope", "events": ["*"], "repositories": []}
     )
     assert r.status_code == 400 and "nope" in r.json()["message"]
@@ -304,6 +366,38 @@ def test_subscriptions_need_manage_and_never_show_the_secret(env: Env, admin: ht
         assert SECRET not in text
     assert admin.delete(f"/api/v1/webhooks/{webhook['id']}").status_code == 204
     assert admin.get(f"/api/v1/webhooks/{webhook['id']}").status_code == 404
+
+
+def test_a_webhook_needs_read_on_every_image_a_notification_only_manage(
+    env: Env, admin: httpx.Client
+) -> None:
+    """A webhook receives every image of its repositories with no one in between: manage
+    alone (no read) does not make one; email is filtered per recipient, so manage does."""
+    r = admin.post("/api/v1/users", json={"username": "mona", "password": PASSWORD})
+    assert r.status_code == 201, r.text
+    target = {"name": "mona-test", "repositories": ["test"], "users": {"mona": ["manage"]}}
+    assert admin.post("/api/v1/permissions", json=target).status_code == 201
+    with env.client("mona") as mona:
+        created: list[int] = []
+
+        def notified() -> bool:  # PostgreSQL: the other worker sees new grants within 1 s
+            r = mona.post(
+                "/api/v1/notifications",
+                json={"group": "testers", "events": ["*"], "repositories": ["test"]},
+            )
+            assert r.status_code in (201, 401, 403), r.text
+            created.extend([r.json()["id"]] if r.status_code == 201 else [])
+            return r.status_code == 201
+
+        until(notified, "mona's grant to reach the server")
+        time.sleep(1.5)  # and every worker (identity snapshots recheck once a second)
+        body = {"url": "http://127.0.0.1:9/x", "events": ["*"], "secret": SECRET}
+        for _ in range(4):  # whichever worker answers
+            r = mona.post("/api/v1/webhooks", json={**body, "repositories": ["test"]})
+            assert r.status_code == 403 and "read" in r.json()["message"], r.text
+        assert mona.delete(f"/api/v1/notifications/{created[0]}").status_code == 204
+    admin.delete("/api/v1/permissions/mona-test")
+    admin.delete("/api/v1/users/mona")
 
 
 def test_each_event_is_delivered_once_by_one_of_the_workers(env: Env, admin: httpx.Client) -> None:
@@ -330,8 +424,8 @@ def test_the_cli_manages_webhooks_and_notifications(
         TIDEGATE_TOKEN=env.server.password,
     )
 
-    def cli(*args: str, stdin: str = "") -> Any:
-        done = subprocess.run(
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
             [str(TIDEGATE), *args, "--json"],
             input=stdin,
             capture_output=True,
@@ -339,8 +433,14 @@ def test_the_cli_manages_webhooks_and_notifications(
             env=cli_env,
             timeout=60,
         )
+
+    def cli(*args: str, stdin: str = "") -> Any:
+        done = run(*args, stdin=stdin)
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
+
+    empty = run("webhook", "create", "http://127.0.0.1:9/x", "-e", "*", "--secret-stdin")
+    assert empty.returncode != 0 and "the signing secret is empty" in empty.stderr
 
     with webhook_receiver() as receiver:
         created = cli(
@@ -366,3 +466,56 @@ def test_the_cli_manages_webhooks_and_notifications(
 def image(c: httpx.Client, name: str, ref: str) -> str:
     """Push a one-layer image; its digest."""
     return push_image(c, name, ref)[1]
+
+
+HUGE_IDS = ("99999999999999999999", "9223372036854775808", "0")
+
+
+@pytest.mark.parametrize("huge", HUGE_IDS)
+def test_ids_out_of_range_are_a_clear_422_not_a_500(admin: httpx.Client, huge: str) -> None:
+    """Every integer id in an /api/v1 path is checked at the door (1 to 2^63-1)."""
+    webhook = hook(admin, "http://127.0.0.1:9/x", ["image.pushed"], [])
+    requests = [
+        ("POST", f"/api/v1/trash/{huge}/restore", None),
+        ("GET", f"/api/v1/webhooks/{huge}", None),
+        ("PATCH", f"/api/v1/webhooks/{huge}", {"active": False}),
+        ("DELETE", f"/api/v1/webhooks/{huge}", None),
+        ("GET", f"/api/v1/webhooks/{huge}/deliveries", None),
+        ("POST", f"/api/v1/webhooks/{webhook['id']}/deliveries/{huge}/redeliver", None),
+        ("POST", f"/api/v1/webhooks/{huge}/deliveries/1/redeliver", None),
+        ("DELETE", f"/api/v1/notifications/{huge}", None),
+    ]
+    for method, path, body in requests:
+        r = admin.request(method, path, json=body)
+        assert r.status_code == 422, (method, path, r.status_code, r.text)
+        assert r.json()["code"] == "INVALID_REQUEST", r.text
+    admin.delete(f"/api/v1/webhooks/{webhook['id']}")
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:99999/x", "http://h:0/"])
+def test_a_malformed_webhook_url_is_a_400(admin: httpx.Client, url: str) -> None:
+    body = {"url": url, "events": ["*"], "repositories": [], "secret": SECRET}
+    r = admin.post("/api/v1/webhooks", json=body)
+    assert r.status_code == 400 and "url" in r.json()["message"], r.text
+    webhook = hook(admin, "http://127.0.0.1:9/x", ["image.pushed"], [])
+    r = admin.patch(f"/api/v1/webhooks/{webhook['id']}", json={"url": url})
+    assert r.status_code == 400 and "url" in r.json()["message"], r.text
+    admin.delete(f"/api/v1/webhooks/{webhook['id']}")
+
+
+def test_deleting_a_tag_over_v2_publishes_image_deleted(admin: httpx.Client) -> None:
+    """A tag DELETE is a deletion receivers care about: image.deleted with the tag and the
+    digest it named (the manifest stays, under its other names)."""
+    name = unique("shop/multi")
+    with webhook_receiver() as receiver:
+        webhook = hook(admin, receiver.url, ["image.deleted"], ["dev"])
+        digest = image(admin, f"dev/{name}", "2.0")
+        assert admin.delete(f"/v2/dev/{name}/manifests/2.0").status_code == 202
+        receiver.wait_for(1)
+        (event,) = cloud_events(receiver)
+        assert event["type"] == "io.tidegate.image.deleted"
+        assert event["subject"] == f"dev/{name}:2.0"
+        data = event["data"]
+        assert (data["repository"], data["image"], data["tag"]) == ("dev", name, "2.0")
+        assert data["digest"] == digest and data["actor"] == "admin"
+    admin.delete(f"/api/v1/webhooks/{webhook['id']}")

@@ -113,3 +113,11 @@ def test_the_smtp_password_is_hidden_when_shown(tmp_path: Path) -> None:
     path = tmp_path / "tidegate.yaml"
     path.write_text("smtp: {host: mail, username: reg, password: hunter2hunter2}\n")
     assert "hunter2hunter2" not in str(load_settings(path, {}).redacted())
+
+
+def test_the_settings_shown_use_the_names_of_the_file(tmp_path: Path) -> None:
+    """`config check` shows smtp.from (what docs and files say), not the attribute name."""
+    path = tmp_path / "tidegate.yaml"
+    path.write_text("smtp: {host: mail, from: reg@example.com}\n")
+    shown = load_settings(path, {}).redacted()["smtp"]
+    assert shown["from"] == "reg@example.com" and "sender" not in shown

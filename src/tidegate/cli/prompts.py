@@ -13,13 +13,15 @@ import typer
 from tidegate.cli.client import EXIT_USAGE, CliError
 
 
-def read_password(from_stdin: bool, prompt: str = "Password", confirm: bool = False) -> str:
+def read_password(
+    from_stdin: bool, prompt: str = "Password", confirm: bool = False, what: str = "password"
+) -> str:
     """One line of stdin (without its newline), or a hidden prompt (typed twice if
-    ``confirm``). An empty password is a usage error."""
+    ``confirm``). An empty one is a usage error naming ``what`` was read."""
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
     if not password:
-        raise CliError("the password is empty", EXIT_USAGE)
+        raise CliError(f"the {what} is empty", EXIT_USAGE)
     return password

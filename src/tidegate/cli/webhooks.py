@@ -52,7 +52,9 @@ def create(
 ) -> None:
     """Create a webhook; the secret (16+ characters) comes from stdin or a prompt."""
     client = remote(server)
-    secret = read_password(secret_stdin or not sys.stdin.isatty(), "Signing secret")
+    secret = read_password(
+        secret_stdin or not sys.stdin.isatty(), "Signing secret", what="signing secret"
+    )
     body: dict[str, Any] = {"url": url, "events": event, "repositories": repo or []}
     body["secret"] = secret
     if description is not None:

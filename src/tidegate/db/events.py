@@ -106,15 +106,31 @@ def delete_notification(conn: Connection, notification_id: int) -> bool:
     return bool(conn.execute(query).rowcount)
 
 
-def group_emails(conn: Connection, group: str) -> list[str]:
-    """The email addresses of the group's enabled members that have one."""
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """An enabled group member with an email address, and who they are for permissions."""
+
+    id: int
+    name: str
+    kind: str
+    is_admin: bool
+    email: str
+
+
+def group_recipients(conn: Connection, group: str) -> list[Recipient]:
+    """The group's enabled members that have an email address."""
+    u = users.c
     rows = conn.execute(
-        select(users.c.email)
+        select(u.id, u.username, u.kind, u.is_admin, u.email)
         .select_from(groups.join(group_members).join(users))
-        .where(groups.c.name == group, users.c.disabled.is_(False), users.c.email.is_not(None))
-        .order_by(users.c.email)
+        .where(groups.c.name == group, u.disabled.is_(False), u.email.is_not(None))
+        .order_by(u.email)
     )
-    return [str(e) for (e,) in rows if e]
+    return [
+        Recipient(int(i), str(name), str(kind), bool(admin), str(email))
+        for i, name, kind, admin, email in rows
+        if email
+    ]
 
 
 # --- fan-out ---------------------------------------------------------------------------------

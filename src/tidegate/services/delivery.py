@@ -27,10 +27,12 @@ from typing import Any
 import httpx
 import structlog
 
+from tidegate.auth.permissions import PermissionEvaluator
+from tidegate.auth.principals import Action, Principal
 from tidegate.config import EventSettings, SmtpSettings
 from tidegate.db import Database
 from tidegate.db import events as events_q
-from tidegate.db.events import Claimed
+from tidegate.db.events import Claimed, Recipient
 from tidegate.services.events import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
@@ -53,8 +55,10 @@ class DeliveryWorker:
         source: str,
         smtp: SmtpSettings | None,
         metrics: Metrics,
+        evaluator: PermissionEvaluator,
     ) -> None:
         self._db = db
+        self._evaluator = evaluator
         self._settings = settings
         self._source = source
         self._smtp = smtp
@@ -228,12 +232,19 @@ class DeliveryWorker:
             "redelivery": claimed.redelivery,
         }
         with self._db.read() as conn:
-            recipients = events_q.group_emails(conn, group)
+            members = events_q.group_recipients(conn, group)
+        recipients = [m.email for m in members if self._may_read(m, claimed.event)]
         if self._smtp is None:
             result["error"] = "no smtp server is configured (smtp: in the config file)"
             result["retry"] = False
-        elif not recipients:
+        elif not members:
             result["error"] = f"no member of group {group!r} has an email address"
+            result["retry"] = False
+        elif not recipients:
+            result["error"] = (
+                f"no member of group {group!r} with an email address may read"
+                f" {claimed.event['subject']}"
+            )
             result["retry"] = False
         else:
             try:
@@ -243,6 +254,20 @@ class DeliveryWorker:
                 result["error"] = f"{type(exc).__name__}: {exc}"[:_ERROR_MAX]
         result["duration_ms"] = (time.monotonic() - started) * 1000
         return result
+
+    def _may_read(self, member: Recipient, event: dict[str, Any]) -> bool:
+        """Whether ``member`` may read what the event tells of: its image (``read`` on it), a
+        whole repository (``read`` on every image) or, for events naming no repository
+        (``gc.completed``), nothing anyone could not see. Mail is content: a group member
+        who cannot pull an image must not learn its digest or gate evaluation by email."""
+        principal = Principal(member.kind, member.name, member.is_admin, member.id)
+        data = event["data"] if isinstance(event["data"], dict) else {}
+        repository, image = data.get("repository"), data.get("image")
+        if not repository:
+            return True
+        if image:
+            return self._evaluator.allowed(principal, str(repository), str(image), Action.READ)
+        return self._evaluator.allowed_everywhere(principal, str(repository), Action.READ)
 
     def _smtp_send(self, smtp: SmtpSettings, recipients: list[str], claimed: Claimed) -> int:
         event = claimed.event

@@ -1,9 +1,11 @@
 """Event subscriptions: webhooks (a URL, signed deliveries) and email notifications (a group),
 their deliveries and redelivery; and the CloudEvents 1.0 form of an outbox event.
 
-Who may subscribe: an admin to anything; anyone else with ``manage`` on every repository the
-subscription lists (a subscription to every repository is for admins). Webhook secrets are
-stored and used to sign, never returned or logged: views say ``secret_set``.
+Who may subscribe: an admin to anything; anyone else with ``manage`` on every image of every
+repository the subscription lists, and for a webhook ``read`` too (a subscription to every
+repository is for admins). Email is filtered per recipient when sent (services/delivery.py).
+Virtual repositories are refused: events name the local or remote repository. Webhook secrets
+are stored and used to sign, never returned or logged: views say ``secret_set``.
 """
 
 from __future__ import annotations
@@ -168,8 +170,24 @@ def check_events(types: list[str]) -> list[str]:
     return sorted(set(types))
 
 
+def check_secret(secret: str) -> str:
+    """16 to 256 printable characters: a secret of control characters (NULs, escapes) is a
+    mistake (a binary file piped in), and many receivers cannot even configure it."""
+    if not 16 <= len(secret) <= MAX_SECRET:
+        raise InvalidRequest(f"secret: must be 16 to {MAX_SECRET} characters")
+    if not secret.isprintable():
+        raise InvalidRequest("secret: must be printable characters (no control characters)")
+    return secret
+
+
 def check_url(url: str) -> str:
-    parts = urlsplit(url)
+    try:  # urlsplit refuses an unclosed "[" and .port one out of 0-65535: both ValueError
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidRequest(f"url: not a valid URL ({exc})") from None
+    if port == 0:
+        raise InvalidRequest("url: port 0 is not a port one can send to")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidRequest("url: must be an http(s) URL such as https://ci.example.com/hook")
     if parts.username or parts.password:
@@ -187,23 +205,36 @@ class EventService:
 
     def _check_scope(self, actor: Actor, repositories: list[str], what: str) -> list[str]:
         with self._db.read() as conn:
-            known = {r.key for r in repo_q.list_all(conn)}
-        unknown = sorted(set(repositories) - known)
+            known = {r.key: r for r in repo_q.list_all(conn)}
+        unknown = sorted(set(repositories) - set(known))
         if unknown:
             raise InvalidRequest(f"repositories: unknown repository key(s) {', '.join(unknown)}")
+        # Events name the local or remote repository the change happened in, never a virtual
+        # one: a subscription on a virtual would never fire.
+        for key in sorted(set(repositories)):
+            if known[key].kind == "virtual":
+                members = ", ".join(known[key].options.get("members") or []) or "its members"
+                raise InvalidRequest(
+                    f"repositories: {key} is virtual and its events name the repository they"
+                    f" happen in; subscribe to its members instead: {members}"
+                )
         if actor.principal.is_admin:
             return sorted(set(repositories))
         if not repositories:
             raise Denied(f"a {what} for every repository is for admins: list repositories")
+        # A webhook receives every image of its repositories with no one in between, so its
+        # creator must also read every image of them; email is filtered per recipient at
+        # delivery (services/delivery.py), so a notification needs manage only.
+        needed = (Action.MANAGE, Action.READ) if what == "webhook" else (Action.MANAGE,)
         refused = [
             r
             for r in repositories
-            if not self._evaluator.allowed_everywhere(actor.principal, r, Action.MANAGE)
+            if not all(self._evaluator.allowed_everywhere(actor.principal, r, a) for a in needed)
         ]
         if refused:
             raise Denied(
                 f"{actor.name} may not add a {what} on {', '.join(sorted(refused))}: that needs"
-                " manage on every repository listed"
+                f" {' and '.join(needed)} on every image of every repository listed"
             )
         return sorted(set(repositories))
 
@@ -235,8 +266,7 @@ class EventService:
     ) -> WebhookView:
         check_url(url)
         types = check_events(events)
-        if not 16 <= len(secret) <= MAX_SECRET:
-            raise InvalidRequest(f"secret: must be 16 to {MAX_SECRET} characters")
+        check_secret(secret)
         repos = self._check_scope(actor, repositories, "webhook")
         values = {
             "url": url,
@@ -273,9 +303,7 @@ class EventService:
         if changes.get("repositories") is not None:
             values["repositories"] = self._check_scope(actor, changes["repositories"], "webhook")
         if changes.get("secret") is not None:
-            if not 16 <= len(changes["secret"]) <= MAX_SECRET:
-                raise InvalidRequest(f"secret: must be 16 to {MAX_SECRET} characters")
-            values["secret"] = changes["secret"]
+            values["secret"] = check_secret(changes["secret"])
         for key in ("active", "description"):
             if changes.get(key) is not None:
                 values[key] = changes[key]

@@ -247,8 +247,8 @@ class ManifestService:
     ) -> None:
         """Delete a manifest by digest (with every tag on it), or only a tag by name. Both go
         to the trash (restorable for ``trash_days``) and are audited (``tag.deleted``,
-        ``manifest.deleted``) in the same transaction; a manifest's deletion is published as
-        ``image.deleted``."""
+        ``manifest.deleted``) in the same transaction, and published as ``image.deleted`` (a
+        tag's with ``tag`` and the digest it named, the manifest untouched)."""
         ref.require_local()
         digest = _digest_reference(reference)
         immutable = ref.option("immutable_tags", False) and not principal.is_admin
@@ -261,6 +261,19 @@ class ManifestService:
                 )
                 if gone is None:
                     raise ManifestUnknown(f"tag {reference!r} is unknown to {ref.name}")
+                promotion_q.publish(
+                    conn,
+                    "image.deleted",
+                    f"{ref.name}:{reference}",
+                    {
+                        "repository": ref.repository.key,
+                        "image": ref.image,
+                        "tag": reference,
+                        "digest": gone,
+                        "actor": principal.name,
+                        "reason": _V2_DELETE,
+                    },
+                )
                 self._audited(conn, principal, address, "tag.deleted", f"{ref.name}:{reference}")
                 return
             if immutable and q.list_tags_for(conn, ref.repository_id, ref.image, str(digest)):

@@ -13,7 +13,7 @@ from tests.support.receivers import until, webhook_receiver
 from tidegate.auth.identity import IdentityState
 from tidegate.auth.permissions import PermissionEvaluator
 from tidegate.auth.principals import Principal
-from tidegate.config import EventSettings
+from tidegate.config import EventSettings, SmtpSettings
 from tidegate.db import Database
 from tidegate.db import events as events_q
 from tidegate.db import users as user_q
@@ -43,7 +43,14 @@ def events(db: Database) -> EventService:
 
 @pytest.fixture
 def worker(db: Database) -> Iterator[DeliveryWorker]:
-    running = DeliveryWorker(db, FAST, "https://registry.example.com", None, Metrics())
+    running = DeliveryWorker(
+        db,
+        FAST,
+        "https://registry.example.com",
+        None,
+        Metrics(),
+        PermissionEvaluator(IdentityState(db)),
+    )
     running.start()
     yield running
     running.stop()
@@ -98,3 +105,36 @@ def test_email_without_a_mail_server_fails_at_once_with_the_reason(
     row = failed()
     assert row is not None and row["attempts"] == 1
     assert "no smtp server is configured" in row["error"]
+
+
+def test_email_goes_to_no_member_who_cannot_read_the_image(db: Database) -> None:
+    """A group member without read on the event's image gets no mail; when that leaves no
+    one, the delivery fails at once saying so (and no mail server is contacted)."""
+    with db.transaction() as conn:
+        group_id = user_q.create_group(conn, "developers", None)
+        dave = user_q.create(conn, "dave", None, False, email="dave@example.com")
+        user_q.add_member(conn, group_id, dave)
+    evaluator = PermissionEvaluator(IdentityState(db))
+    events = EventService(db, evaluator, AuditLog(db))
+    notification = events.create_notification(ADMIN, "developers", ["image.promoted"], [])
+    smtp = SmtpSettings(host="127.0.0.1", port=9, timeout=2)
+    running = DeliveryWorker(db, FAST, "https://r.example.com", smtp, Metrics(), evaluator)
+    running.start()
+    try:
+        with db.transaction() as conn:
+            data = {"repository": "prod", "image": "shop/cart", "digest": "sha256:" + "0" * 64}
+            publish(conn, "image.promoted", "prod/shop/cart:1.0", data)
+
+        def failed() -> dict[str, Any] | None:
+            with db.read() as conn:
+                rows = conn.execute(
+                    deliveries.select().where(deliveries.c.notification_id == notification.id)
+                ).all()
+            return dict(rows[0]._mapping) if rows and rows[0].state == "failed" else None
+
+        until(lambda: failed() is not None, "the email delivery to fail")
+        row = failed()
+        assert row is not None and row["attempts"] == 1
+        assert "may read prod/shop/cart:1.0" in row["error"]
+    finally:
+        running.stop()

@@ -10,7 +10,14 @@ import pytest
 
 from tidegate.db.events import Subscription
 from tidegate.errors import InvalidRequest
-from tidegate.services.events import EVENT_TYPES, check_events, check_url, cloud_event, sign
+from tidegate.services.events import (
+    EVENT_TYPES,
+    check_events,
+    check_secret,
+    check_url,
+    cloud_event,
+    sign,
+)
 
 
 def test_an_outbox_row_becomes_a_cloudevent() -> None:
@@ -79,3 +86,21 @@ def test_unknown_event_types_and_bad_urls_are_refused_with_the_reason() -> None:
     with pytest.raises(InvalidRequest, match="http"):
         check_url("hooks.example.com/x")
     assert "image.promoted" in EVENT_TYPES and "gc.completed" in EVENT_TYPES
+
+
+def test_secrets_are_16_to_256_printable_characters() -> None:
+    assert check_secret("sixteen-chars-ok") == "sixteen-chars-ok"
+    assert check_secret("a secret with spaces and é") == "a secret with spaces and é"
+    for bad, reason in (
+        ("short", "16 to"),
+        ("\x00" * 20, "printable"),
+        ("x" * 20 + "\n", "printable"),
+    ):
+        with pytest.raises(InvalidRequest, match=reason):
+            check_secret(bad)
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://h:99999/x", "https://h:0/x"])
+def test_urls_that_do_not_parse_are_refused_not_a_crash(url: str) -> None:
+    with pytest.raises(InvalidRequest, match="url"):
+        check_url(url)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from tidegate.http.api.deps import Api, Caller, call
-from tidegate.http.api.schema import Strict
+from tidegate.http.api.schema import RowId, Strict
 
 router = APIRouter(prefix="/api/v1", tags=["lifecycle"])
 
@@ -106,7 +106,7 @@ async def trash(
 
 
 @router.post("/trash/{entry_id}/restore")
-async def restore(entry_id: int, api: Api, caller: Caller) -> Restored:
+async def restore(entry_id: RowId, api: Api, caller: Caller) -> Restored:
     """Brings the manifest (exact bytes and digest), its properties and its tags back; a tag
     that now names another digest is left as it is (``tags_refused``). When the manifest is
     there already (pushed again), its current properties stay and only the trashed keys it

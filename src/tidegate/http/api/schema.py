@@ -6,9 +6,14 @@ not ``True``), so a typo in a script fails loudly instead of being ignored.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, field_validator
+
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a row id (1 to 2^63-1)")]
+"""Every integer id in an /api/v1 path: out of the database's 64-bit range is a clear 422,
+never an overflow deep in the driver (500)."""
 
 ActionName = Literal["read", "annotate", "deploy", "overwrite", "delete", "promote", "manage"]
 

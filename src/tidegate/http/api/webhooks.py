@@ -1,7 +1,7 @@
 """``/api/v1/webhooks`` and ``/api/v1/notifications``: event subscriptions (docs/events.md).
 
-Admins, or callers with ``manage`` on every repository a subscription lists. Secrets are
-write-only: answers say ``secret_set``."""
+Admins, or callers with ``manage`` (webhooks: and ``read``) on every image of every repository
+a subscription lists. Secrets are write-only: answers say ``secret_set``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import Field
 
 from tidegate.http.api.deps import Api, Caller, call
-from tidegate.http.api.schema import Strict
+from tidegate.http.api.schema import RowId, Strict
 from tidegate.services.events import NotificationView, WebhookView
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
@@ -91,25 +91,27 @@ async def list_webhooks(api: Api, caller: Caller) -> list[Webhook]:
 
 
 @router.get("/webhooks/{webhook_id}")
-async def get_webhook(webhook_id: int, api: Api, caller: Caller) -> Webhook:
+async def get_webhook(webhook_id: RowId, api: Api, caller: Caller) -> Webhook:
     return Webhook.of(await call(api.events.get_webhook, caller, webhook_id))
 
 
 @router.patch("/webhooks/{webhook_id}")
-async def update_webhook(webhook_id: int, body: WebhookUpdate, api: Api, caller: Caller) -> Webhook:
+async def update_webhook(
+    webhook_id: RowId, body: WebhookUpdate, api: Api, caller: Caller
+) -> Webhook:
     changes = body.model_dump(exclude_unset=True)
     return Webhook.of(await call(api.events.update_webhook, caller, webhook_id, changes))
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=204)
-async def delete_webhook(webhook_id: int, api: Api, caller: Caller) -> Response:
+async def delete_webhook(webhook_id: RowId, api: Api, caller: Caller) -> Response:
     await call(api.events.delete_webhook, caller, webhook_id)
     return Response(status_code=204)
 
 
 @router.get("/webhooks/{webhook_id}/deliveries")
 async def list_deliveries(
-    webhook_id: int,
+    webhook_id: RowId,
     api: Api,
     caller: Caller,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -119,7 +121,9 @@ async def list_deliveries(
 
 
 @router.post("/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver", status_code=202)
-async def redeliver(webhook_id: int, delivery_id: int, api: Api, caller: Caller) -> dict[str, Any]:
+async def redeliver(
+    webhook_id: RowId, delivery_id: RowId, api: Api, caller: Caller
+) -> dict[str, Any]:
     """Send the delivery again (same event, same delivery id), with a fresh budget of retries."""
     return await call(api.events.redeliver, caller, webhook_id, delivery_id)
 
@@ -138,6 +142,6 @@ async def list_notifications(api: Api, caller: Caller) -> list[Notification]:
 
 
 @router.delete("/notifications/{notification_id}", status_code=204)
-async def delete_notification(notification_id: int, api: Api, caller: Caller) -> Response:
+async def delete_notification(notification_id: RowId, api: Api, caller: Caller) -> Response:
     await call(api.events.delete_notification, caller, notification_id)
     return Response(status_code=204)
