@@ -599,3 +599,25 @@ def test_purging_a_trash_entry_needs_delete_and_is_final(
     assert f"purged trash entry {entry['id']}" in cli.stdout
     assert dave.get("/api/v1/trash", params={"repo": "dev", "image": img}).json() == []
     assert dave.post(f"/api/v1/trash/{entry['id']}/restore").status_code == 404
+
+
+def test_a_tag_deleted_by_cleanup_is_published_like_a_v2_tag_delete(
+    env: Env, dave: httpx.Client
+) -> None:
+    img = unique()
+    raw, digest = image(dave, f"dev/{img}", "9.9-SNAPSHOT", [uuid.uuid4().bytes])
+    r = dave.put(
+        f"/v2/dev/{img}/manifests/keep", content=raw, headers={"Content-Type": OCI_MANIFEST}
+    )
+    assert r.status_code == 201
+    r = plan(dave, "dev", {"rules": [{"tags": "*-SNAPSHOT", "keep_last": 0}]})
+    assert r.status_code == 201, r.text
+    items = mine(r.json()["items"], img)
+    assert [(i["kind"], i.get("tag")) for i in items] == [("tag", "9.9-SNAPSHOT")]
+    assert dave.post(f"/api/v1/cleanup/plans/{r.json()['id']}/apply").status_code == 200
+    assert dave.get(f"/v2/dev/{img}/manifests/keep").content == raw
+    published = [(t, s, d) for t, s, d in events(env) if t == "image.deleted"]
+    assert any(
+        s == f"dev/{img}:9.9-SNAPSHOT" and d["digest"] == digest and d["tag"] == "9.9-SNAPSHOT"
+        for _, s, d in published
+    )

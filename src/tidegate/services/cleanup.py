@@ -49,7 +49,7 @@ from tidegate.services.retention import (
     parse_policy,
     select,
 )
-from tidegate.services.trash import TrashBin
+from tidegate.services.trash import TrashBin, publish_deleted
 
 log = structlog.get_logger("tidegate.cleanup")
 
@@ -504,6 +504,10 @@ class CleanupService:
             self._trash.tag(
                 conn, record.id, image, item["tag"], actor.name, item["reason"], plan_id, now
             )
+            publish_deleted(
+                conn, record.key, image, digest, actor.name, item["reason"],
+                tag=item["tag"], plan_id=plan_id,
+            )  # fmt: skip
             return None
         parents = content_q.referencing_manifests(conn, record.id, image, digest, "manifest")
         if parents:
@@ -512,20 +516,10 @@ class CleanupService:
         if attached:
             return f"referrer {attached[0].digest} is still attached to it"
         self._trash.manifest(conn, record.id, image, digest, actor.name, item["reason"], plan_id)
-        promotion_q.publish(
-            conn,
-            "image.deleted",
-            f"{record.key}/{image}@{digest}",
-            {
-                "repository": record.key,
-                "image": image,
-                "digest": digest,
-                "tags": tags,
-                "actor": actor.name,
-                "reason": item["reason"],
-                "plan_id": plan_id,
-            },
-        )
+        publish_deleted(
+            conn, record.key, image, digest, actor.name, item["reason"],
+            tags=tags, plan_id=plan_id,
+        )  # fmt: skip
         return None
 
     # --- schedules -----------------------------------------------------------------------

@@ -32,7 +32,7 @@ from tidegate.oci.names import validate_tag
 from tidegate.services import quotas
 from tidegate.services.audit import Actor, AuditLog
 from tidegate.services.names import ImageRef
-from tidegate.services.trash import TrashBin
+from tidegate.services.trash import TrashBin, publish_deleted
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,19 +261,10 @@ class ManifestService:
                 )
                 if gone is None:
                     raise ManifestUnknown(f"tag {reference!r} is unknown to {ref.name}")
-                promotion_q.publish(
-                    conn,
-                    "image.deleted",
-                    f"{ref.name}:{reference}",
-                    {
-                        "repository": ref.repository.key,
-                        "image": ref.image,
-                        "tag": reference,
-                        "digest": gone,
-                        "actor": principal.name,
-                        "reason": _V2_DELETE,
-                    },
-                )
+                publish_deleted(
+                    conn, ref.repository.key, ref.image, gone, principal.name, _V2_DELETE,
+                    tag=reference,
+                )  # fmt: skip
                 self._audited(conn, principal, address, "tag.deleted", f"{ref.name}:{reference}")
                 return
             if immutable and q.list_tags_for(conn, ref.repository_id, ref.image, str(digest)):
@@ -294,19 +285,10 @@ class ManifestService:
                 conn, ref.repository_id, ref.image, str(digest), principal.name, _V2_DELETE
             ):
                 raise ManifestUnknown(f"manifest {digest} is unknown to {ref.name}")
-            promotion_q.publish(
-                conn,
-                "image.deleted",
-                f"{ref.name}@{digest}",
-                {
-                    "repository": ref.repository.key,
-                    "image": ref.image,
-                    "digest": str(digest),
-                    "tags": sorted(tags),
-                    "actor": principal.name,
-                    "reason": _V2_DELETE,
-                },
-            )
+            publish_deleted(
+                conn, ref.repository.key, ref.image, str(digest), principal.name, _V2_DELETE,
+                tags=tags,
+            )  # fmt: skip
             self._audited(conn, principal, address, "manifest.deleted", f"{ref.name}@{digest}")
 
     def _audited(

@@ -32,6 +32,32 @@ from tidegate.services.names import NameResolver
 DEFAULT_DAYS = 14
 
 
+def publish_deleted(
+    conn: Connection,
+    repository: str,
+    image: str,
+    digest: str,
+    actor: str,
+    reason: str,
+    *,
+    tag: str | None = None,
+    tags: list[str] | None = None,
+    plan_id: str | None = None,
+) -> None:
+    """``image.deleted`` for a manifest (``tags``: those it carried) or one tag (``tag``) that
+    went to the trash, in the deleting transaction: /v2 deletes and cleanup alike."""
+    data: dict[str, Any] = {"repository": repository, "image": image, "digest": digest}
+    if tag is not None:
+        data["tag"] = tag
+    else:
+        data["tags"] = sorted(tags or [])
+    data.update(actor=actor, reason=reason)
+    if plan_id is not None:
+        data["plan_id"] = plan_id
+    subject = f"{repository}/{image}:{tag}" if tag is not None else f"{repository}/{image}@{digest}"
+    promotion_q.publish(conn, "image.deleted", subject, data)
+
+
 class TrashBin:
     """Deletes into the trash, in the caller's transaction. ``days`` 0: deletes for good
     (the bytes become garbage at once)."""
