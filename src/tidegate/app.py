@@ -47,6 +47,7 @@ from tidegate.services.promotion import PromotionService
 from tidegate.services.properties import PropertyService
 from tidegate.services.remote import RemoteContent
 from tidegate.services.repositories import RepositoryService
+from tidegate.services.retention_policies import RetentionPolicies
 from tidegate.services.search import SearchService
 from tidegate.services.trash import TrashBin, TrashService
 from tidegate.services.uploads import UploadService
@@ -107,10 +108,11 @@ def build(settings: Settings) -> Built:
         metrics,
     )
     cleanup = CleanupService(db, names, evaluator, audit, trash)
+    policies = RetentionPolicies(db, names, evaluator, audit, cleanup)
 
     # Retention policies carry their own schedules: one look a minute finds those due.
     def retention() -> None:
-        cleanup.run_scheduled()
+        policies.run_scheduled()
 
     tasks = [Task("retention", RETENTION_TICK, retention)]
     if settings.gc.schedule is not None:
@@ -158,6 +160,7 @@ def build(settings: Settings) -> Built:
                 RepositoryService(db, names, evaluator, audit, content),
                 SearchService(db, names, evaluator),
                 cleanup,
+                policies,
                 TrashService(db, names, evaluator, audit),
                 EventService(db, evaluator, audit),
                 collector,

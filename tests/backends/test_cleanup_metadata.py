@@ -22,6 +22,7 @@ from tidegate.oci.digest import Digest
 from tidegate.services.audit import Actor, AuditLog
 from tidegate.services.cleanup import CleanupService
 from tidegate.services.names import NameResolver
+from tidegate.services.retention_policies import RetentionPolicies
 from tidegate.services.trash import TrashBin
 
 IMAGE = "shop/cart"
@@ -139,10 +140,12 @@ def test_one_caller_wins_a_scheduled_run_and_a_plan_is_claimed_once(db: Database
     assert plan["created_at"] == NOW
 
 
-def service(db: Database) -> CleanupService:
+def service(db: Database) -> RetentionPolicies:
     names = NameResolver(db)
     evaluator = PermissionEvaluator(IdentityState(db))
-    return CleanupService(db, names, evaluator, AuditLog(db), TrashBin(14))
+    audit = AuditLog(db)
+    cleanup = CleanupService(db, names, evaluator, audit, TrashBin(14))
+    return RetentionPolicies(db, names, evaluator, audit, cleanup)
 
 
 def test_scheduled_policies_run_when_due_and_never_in_protected_repositories(

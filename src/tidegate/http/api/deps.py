@@ -34,6 +34,7 @@ from tidegate.services.permissions import PermissionTargetService
 from tidegate.services.promotion import PromotionService
 from tidegate.services.properties import PropertyService
 from tidegate.services.repositories import RepositoryService
+from tidegate.services.retention_policies import RetentionPolicies
 from tidegate.services.search import SearchService
 from tidegate.services.trash import TrashService
 
@@ -148,6 +149,7 @@ class ApiServices:
     repositories: RepositoryService
     search: SearchService
     cleanup: CleanupService
+    retention: RetentionPolicies
     trash: TrashService
     events: EventService
     gc: GarbageCollector

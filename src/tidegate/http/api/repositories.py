@@ -162,7 +162,7 @@ async def set_gate(key: str, body: Gate, api: Api, caller: Caller) -> dict[str, 
 @router.get("/{key}/retention")
 async def get_retention(key: str, api: Api, _: Caller) -> dict[str, Any]:
     """The retention policy (404 when the repository has none)."""
-    return await call(api.cleanup.retention, key)
+    return await call(api.retention.retention, key)
 
 
 @router.put("/{key}/retention")
@@ -171,11 +171,11 @@ async def set_retention(
 ) -> dict[str, Any]:
     """Replaces the retention policy: ``{rules: [{tags, keep_last, older_than, where,
     protect}], untagged_older_than, schedule}`` (docs/lifecycle.md). Needs manage."""
-    return await call(api.cleanup.set_retention, caller, key, body)
+    return await call(api.retention.set_retention, caller, key, body)
 
 
 @router.delete("/{key}/retention", status_code=204)
 async def delete_retention(key: str, api: Api, caller: Caller) -> Response:
     """Removes the retention policy (scheduled runs stop). Needs manage."""
-    await call(api.cleanup.delete_retention, caller, key)
+    await call(api.retention.delete_retention, caller, key)
     return Response(status_code=204)
