@@ -169,6 +169,11 @@ def build(settings: Settings) -> Built:
             )
         )
 
+    def web_ui(inner: StarletteASGIApp) -> StarletteASGIApp:
+        from tidegate.http.ui.app import build_ui  # Jinja2 and templates: on first use only
+
+        return build_ui(inner, settings.ui_session_hours)
+
     app = build_asgi(
         V2App(services),
         TokenEndpoint(tokens, gatekeeper),
@@ -177,6 +182,7 @@ def build(settings: Settings) -> Built:
         management_api,
         metrics.render,
         startup,
+        web_ui,
     )
     proxies = TrustedProxies(settings.trusted_proxies) if settings.trusted_proxies else None
     return Built(observed(app, metrics, proxies), db, services)

@@ -345,6 +345,7 @@ class Settings(_Strict):
     login_failures: int = Field(default=10, ge=1, le=10_000)
     login_failure_window: float = Field(default=60.0, gt=0, le=86_400)
     trash_days: int = Field(default=14, ge=0, le=3650)  # 0: deletions are final at once
+    ui_session_hours: int = Field(default=8, ge=1, le=168)  # web UI sign-in lifetime
     public_url: str | None = None  # the URL clients use; events' ``source``
     tls: TlsSettings | None = None
     trusted_proxies: list[str] = Field(default_factory=list)  # CIDRs

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 import structlog
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -32,7 +32,10 @@ def build_asgi(
     api: Callable[[], ASGIApp] | None = None,
     metrics: Callable[[], bytes] | None = None,
     on_startup: Callable[[], None] | None = None,
+    ui: Callable[[ASGIApp], ASGIApp] | None = None,
 ) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """``ui`` builds the web UI around the returned app itself: its pages call ``/api/v1`` and
+    ``/v2`` in-process, as any client would over the network."""
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -45,6 +48,9 @@ def build_asgi(
             reason = type(exc).__name__
             return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
         return JSONResponse({"status": "ready"})
+
+    async def to_ui(_: Request) -> Response:
+        return RedirectResponse("/ui/", status_code=307)
 
     async def metrics_text(_: Request) -> Response:
         """Prometheus text format (summed over the workers of one ``tidegate serve``)."""
@@ -60,6 +66,7 @@ def build_asgi(
 
     web = Starlette(
         routes=[
+            Route("/", to_ui),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_text),
@@ -79,6 +86,15 @@ def build_asgi(
             built.append(api())
         return built[0]
 
+    web_ui: list[ASGIApp] = []
+
+    def pages() -> ASGIApp:
+        """The UI, built on its first request like the management API."""
+        if not web_ui:
+            assert ui is not None
+            web_ui.append(ui(app))
+        return web_ui[0]
+
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
@@ -95,6 +111,10 @@ def build_asgi(
                 path == API_PREFIX or path.startswith((API_PREFIX + "/", ARTIFACTORY_PREFIX))
             ):
                 await management()(scope, receive, send)
+                return
+            if ui is not None and (path == "/ui" or path.startswith("/ui/")):
+                scope[ROUTE_KEY] = "/ui"
+                await pages()(scope, receive, send)
                 return
         await web(scope, receive, send)
 

@@ -395,12 +395,23 @@ class IdentityService:
         name: str,
         expires_in_days: int | None = None,
         principal: str | None = None,
+        expires_in_hours: int | None = None,
     ) -> NewToken:
+        """A new token, valid for ``expires_in_days`` (default 90) or ``expires_in_hours``
+        (short-lived: a web UI session, one pipeline run), never both."""
         if not isinstance(name, str) or not 1 <= len(name) <= 128 or not name.isprintable():
             raise InvalidRequest("a token name is 1 to 128 printable characters")
-        days = DEFAULT_TOKEN_DAYS if expires_in_days is None else expires_in_days
-        if not 1 <= days <= MAX_TOKEN_DAYS:
-            raise InvalidRequest(f"expires_in_days must be from 1 to {MAX_TOKEN_DAYS}")
+        if expires_in_days is not None and expires_in_hours is not None:
+            raise InvalidRequest("give expires_in_days or expires_in_hours, not both")
+        if expires_in_hours is not None:
+            if not 1 <= expires_in_hours <= MAX_TOKEN_DAYS * 24:
+                raise InvalidRequest(f"expires_in_hours must be from 1 to {MAX_TOKEN_DAYS * 24}")
+            lifetime = timedelta(hours=expires_in_hours)
+        else:
+            days = DEFAULT_TOKEN_DAYS if expires_in_days is None else expires_in_days
+            if not 1 <= days <= MAX_TOKEN_DAYS:
+                raise InvalidRequest(f"expires_in_days must be from 1 to {MAX_TOKEN_DAYS}")
+            lifetime = timedelta(days=days)
         parts = access_tokens.generate()
         secret_hash = hash_password(parts.secret)
         now = datetime.now(UTC)
@@ -415,7 +426,7 @@ class IdentityService:
             ]
             if any(t.name == name for t in active):
                 raise Conflict(f"{owner.username!r} already has an active token named {name!r}")
-            expires = now + timedelta(days=days)
+            expires = now + lifetime
             parent = self._minting_token(conn, actor, owner)
             if parent is not None:  # a token minting for itself: no longer-lived than it
                 expires = min(expires, _utc(parent.expires_at))

@@ -32,6 +32,7 @@ class Token(Strict):
 class TokenCreate(Strict):
     name: str
     expires_in_days: int | None = None  # 1 to 3650; default 90
+    expires_in_hours: int | None = None  # instead of days: 1 to 87600 (short-lived tokens)
     principal: str | None = None  # admin: anyone; others: only themselves
 
 
@@ -58,7 +59,12 @@ async def list_tokens(
 @router.post("", status_code=201)
 async def create_token(body: TokenCreate, api: Api, caller: Caller) -> NewToken:
     created = await call(
-        api.identity.create_token, caller, body.name, body.expires_in_days, body.principal
+        api.identity.create_token,
+        caller,
+        body.name,
+        body.expires_in_days,
+        body.principal,
+        body.expires_in_hours,
     )
     view = created.view
     return NewToken(

@@ -1,0 +1,34 @@
+"""The UI's Starlette app: its routes (one module per group of pages) and static files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
+
+from tidegate.http.ui import pages_admin, pages_auth, pages_browse, pages_ops
+from tidegate.http.ui.pages import UiConfig
+from tidegate.http.ui.render import environment
+
+STATIC = Path(__file__).parent / "static"
+
+
+def build_ui(inner: ASGIApp, session_hours: int = 8, registry_host: str | None = None) -> ASGIApp:
+    """The app mounted at ``/ui``; ``inner`` is the registry's own app (``/api/v1``, ``/v2``)."""
+    config = UiConfig(inner, environment(), session_hours, registry_host)
+
+    async def to_home(_: Request) -> Response:
+        return RedirectResponse("/ui/", status_code=307)
+
+    routes: list[BaseRoute] = [
+        *pages_auth.routes(config),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    for module in (pages_browse, pages_admin, pages_ops):  # each: routes(config) -> [Route]
+        routes.extend(module.routes(config))
+    return Starlette(routes=[Route("/ui", to_home), Mount("/ui", routes=routes)])

@@ -1,0 +1,128 @@
+"""The UI's connection to the public APIs: ``/api/v1`` and ``/v2``, called in-process.
+
+Owns: one call with the signed-in user's credentials (their session's access token, as
+``Authorization: Bearer`` for ``/api/v1`` and as the password of Basic credentials for ``/v2``,
+exactly as the CLI and the registry clients use it), the client address the APIs audit and
+throttle, and turning an error answer into ``ApiError`` with the message the API wrote.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from starlette.types import ASGIApp
+
+API = "/api/v1"
+
+
+class ApiError(Exception):
+    """An error answer of the API: its status, OCI error code and the message for people."""
+
+    def __init__(self, status: int, code: str, message: str, detail: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.detail = detail
+
+
+def error_of(response: httpx.Response) -> ApiError:
+    try:
+        body = response.json()
+        first = body["errors"][0]
+        return ApiError(
+            response.status_code,
+            str(first.get("code", "")),
+            str(first.get("message", "")),
+            first.get("detail"),
+        )
+    except (ValueError, KeyError, IndexError, TypeError):
+        text = response.text[:200] or response.reason_phrase
+        return ApiError(response.status_code, "", text)
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    username: str
+    token: str  # an access token, tdg_...
+
+
+class ApiClient:
+    """Calls of one UI request. ``credentials`` None: only the sign-in call may be made."""
+
+    def __init__(self, app: ASGIApp, client_address: str, credentials: Credentials | None) -> None:
+        self._app = app
+        self._address = client_address
+        self.credentials = credentials
+
+    def _client(self, auth: str | None) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=self._app, client=(self._address, 0))
+        headers = {"authorization": auth} if auth else {}
+        return httpx.AsyncClient(
+            transport=transport, base_url="http://ui.internal", headers=headers
+        )
+
+    def _bearer(self) -> str | None:
+        return f"Bearer {self.credentials.token}" if self.credentials else None
+
+    def _basic(self) -> str | None:
+        if self.credentials is None:
+            return None
+        raw = f"{self.credentials.username}:{self.credentials.token}".encode()
+        return "Basic " + base64.b64encode(raw).decode()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Any = None,
+        json_body: Any = None,
+        auth: str | None = None,
+    ) -> Any:
+        """``/api/v1`` + ``path``; the decoded JSON answer (None for 204). Raises ApiError."""
+        async with self._client(auth or self._bearer()) as client:
+            response = await client.request(method, API + path, params=params, json=json_body)
+        if response.status_code >= 400:
+            raise error_of(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    async def get(self, path: str, **params: Any) -> Any:
+        clean = {k: v for k, v in params.items() if v not in (None, "", [])}
+        return await self.request("GET", path, params=clean)
+
+    async def post(self, path: str, body: Any = None, **params: Any) -> Any:
+        return await self.request("POST", path, json_body=body, params=params or None)
+
+    async def put(self, path: str, body: Any = None) -> Any:
+        return await self.request("PUT", path, json_body=body)
+
+    async def patch(self, path: str, body: Any = None) -> Any:
+        return await self.request("PATCH", path, json_body=body)
+
+    async def delete(self, path: str, **params: Any) -> Any:
+        return await self.request("DELETE", path, params=params or None)
+
+    async def sign_in(self, username: str, password: str) -> Any:
+        """``GET /api/v1/me`` with a password: who this is (raises ApiError when refused)."""
+        raw = f"{username}:{password}".encode()
+        return await self.request("GET", "/me", auth="Basic " + base64.b64encode(raw).decode())
+
+    async def registry(self, path: str, accept: str = "") -> tuple[httpx.Headers, Any]:
+        """``GET /v2/`` + ``path`` (manifests, referrers, small config blobs): headers and
+        decoded JSON. Raises ApiError."""
+        headers = {"accept": accept} if accept else {}
+        async with self._client(self._basic()) as client:
+            response = await client.get("/v2/" + path, headers=headers)
+        if response.status_code >= 400:
+            raise error_of(response)
+        try:
+            return response.headers, json.loads(response.content)
+        except ValueError:
+            return response.headers, None

@@ -1,0 +1,179 @@
+"""What every page handler gets and returns: the signed-in user, their API client, rendering,
+form posts checked for CSRF, redirects with a one-time message, and errors as pages.
+
+A handler is ``async def handler(ui: Ui) -> Response`` wrapped by ``page`` (GET) or
+``action`` (POST: the form is read and its CSRF token checked before the handler runs).
+``ApiError`` raised by a handler becomes an error page with the API's own message and status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, unquote
+
+from jinja2 import Environment
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.types import ASGIApp
+
+from tidegate.http.auth import client_address
+from tidegate.http.ui import session
+from tidegate.http.ui.client import ApiClient, ApiError, Credentials
+
+
+@dataclass(frozen=True, slots=True)
+class UiConfig:
+    inner: ASGIApp  # the whole registry app (``/api/v1`` and ``/v2``), called in-process
+    templates: Environment
+    session_hours: int
+    registry_host: str | None  # for pull commands; None: the request's Host
+
+
+@dataclass(slots=True)
+class Ui:
+    """One request of a signed-in user."""
+
+    request: Request
+    config: UiConfig
+    api: ApiClient
+    credentials: Credentials
+    me: dict[str, Any]
+    form: FormData | None = None
+    flash: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_admin(self) -> bool:
+        return bool(self.me.get("is_admin"))
+
+    @property
+    def registry_host(self) -> str:
+        return self.config.registry_host or self.request.headers.get("host", "localhost:5000")
+
+    def field(self, name: str, default: str = "") -> str:
+        value = self.form.get(name) if self.form is not None else None
+        return value.strip() if isinstance(value, str) else default
+
+    def fields(self, name: str) -> list[str]:
+        if self.form is None:
+            return []
+        return [v.strip() for v in self.form.getlist(name) if isinstance(v, str) and v.strip()]
+
+    def query(self, name: str, default: str = "") -> str:
+        return self.request.query_params.get(name, default)
+
+    def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        return render(self.config, self.request, template, status, ui=self, **context)
+
+
+def render(
+    config: UiConfig, request: Request, template: str, status: int = 200, **context: Any
+) -> HTMLResponse:
+    ui = context.get("ui")
+    page_context = {
+        "request": request,
+        "me": ui.me if ui else None,
+        "csrf": session.csrf_token(ui.credentials) if ui else "",
+        "flash": ui.flash if ui else None,
+        **context,
+    }
+    html = config.templates.get_template(template).render(page_context)
+    response = HTMLResponse(html, status_code=status)
+    response.headers.update(SECURITY_HEADERS)
+    if ui is not None and ui.flash is not None:
+        session.clear_cookie(request, response, session.FLASH_COOKIE)
+    return response
+
+
+def redirect(ui: Ui, path: str, flash: str | None = None) -> Response:
+    """303 to ``path`` (a UI path), with a message shown once on the next page."""
+    response = RedirectResponse(path, status_code=303)
+    if flash:
+        session.set_cookie(ui.request, response, session.FLASH_COOKIE, quote(flash[:300]), 60)
+    return response
+
+
+def to_login(request: Request, message: str | None = None) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    url = "/ui/login?next=" + quote(target, safe="")
+    if message:
+        url += "&m=" + quote(message, safe="")
+    return RedirectResponse(url, status_code=303)
+
+
+Handler = Callable[[Ui], Awaitable[Response]]
+
+SECURITY_HEADERS = {
+    "cache-control": "no-store",
+    "content-security-policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+}
+
+
+async def _load(request: Request, config: UiConfig) -> Ui | Response:
+    credentials = session.decode_session(request.cookies.get(session.COOKIE))
+    if credentials is None:
+        return to_login(request)
+    api = ApiClient(config.inner, client_address(request), credentials)
+    try:
+        me = await api.get("/me")
+    except ApiError as exc:
+        if exc.status in (401, 403):  # expired or revoked session, or a disabled account
+            response = to_login(request, "your session has ended; please sign in again")
+            session.clear_cookie(request, response, session.COOKIE)
+            return response
+        raise
+    flash = request.cookies.get(session.FLASH_COOKIE)
+    return Ui(request, config, api, credentials, me, flash=unquote(flash) if flash else None)
+
+
+def error_page(ui: Ui, exc: ApiError) -> HTMLResponse:
+    status = exc.status if 400 <= exc.status < 600 else 500
+    return ui.render("error.html", status=status, error=exc)
+
+
+def page(config: UiConfig, handler: Handler, *, admin: bool = False) -> Callable[..., Any]:
+    async def endpoint(request: Request) -> Response:
+        loaded = await _load(request, config)
+        if isinstance(loaded, Response):
+            return loaded
+        ui = loaded
+        if admin and not ui.is_admin:
+            return error_page(ui, ApiError(403, "DENIED", "this page is for administrators"))
+        try:
+            return await handler(ui)
+        except ApiError as exc:
+            return error_page(ui, exc)
+
+    return endpoint
+
+
+def action(config: UiConfig, handler: Handler, *, admin: bool = False) -> Callable[..., Any]:
+    """A form post: refused with 403 unless it carries this session's CSRF token."""
+
+    async def endpoint(request: Request) -> Response:
+        loaded = await _load(request, config)
+        if isinstance(loaded, Response):
+            return loaded
+        ui = loaded
+        ui.form = await request.form(max_files=0, max_fields=200)
+        try:
+            session.check_csrf(request, ui.credentials, ui.form.get("csrf"))
+        except session.CsrfRefused as exc:
+            return error_page(ui, ApiError(403, "DENIED", str(exc)))
+        if admin and not ui.is_admin:
+            return error_page(ui, ApiError(403, "DENIED", "this page is for administrators"))
+        try:
+            return await handler(ui)
+        except ApiError as exc:
+            return error_page(ui, exc)
+
+    return endpoint
