@@ -29,6 +29,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin
 
@@ -350,6 +351,33 @@ def test_access_token_shape_and_expiry_bounds(server: RunningServer) -> None:
     )
     assert dup.status_code == 409, dup.text
     assert api_error(dup) == "CONFLICT"
+
+
+def test_short_lived_tokens_expire_in_hours(server: RunningServer) -> None:
+    """``expires_in_hours`` (a web UI session, one pipeline run): 1 to 87600, not with days."""
+    user, password = create_user(server, ["developers"])
+    before = datetime.now().astimezone()
+    r = httpx.post(
+        f"{server.url}/api/v1/tokens",
+        json={"name": "two-hours", "expires_in_hours": 2},
+        auth=(user, password),
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    remember(server, r.json()["token"])
+    expires = datetime.fromisoformat(r.json()["expires_at"])
+    assert before + timedelta(hours=2) - timedelta(minutes=1) < expires
+    assert expires < before + timedelta(hours=2, minutes=1)
+    for body in (
+        {"name": "zero", "expires_in_hours": 0},
+        {"name": "too-long", "expires_in_hours": 87601},
+        {"name": "both", "expires_in_hours": 2, "expires_in_days": 1},
+    ):
+        bad = httpx.post(
+            f"{server.url}/api/v1/tokens", json=body, auth=(user, password), timeout=30
+        )
+        assert bad.status_code in (400, 422), (body, bad.text)
+        assert api_error(bad) == "INVALID_REQUEST", bad.text
 
 
 def test_a_token_minted_with_a_token_cannot_outlive_it(server: RunningServer) -> None:
