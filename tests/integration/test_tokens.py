@@ -10,8 +10,8 @@ failed-login throttling, audit).
   worker processes, and every check is repeated, so each process is seen to refuse.
 - The refresh-token flow as containerd and podman drive it (OAuth2 ``POST /auth/token``);
   a refresh token stops working when its user is disabled or deleted.
-- An access token cannot expire in less than a day (``expires_in_days`` 1..3650), so expiry is
-  tested on the JWT.
+- An access token expires after ``expires_in_days`` (1..3650) or ``expires_in_hours`` (1..87600),
+  at least an hour from now, so expiry is tested on the JWT.
 - Failed-login throttling: ``login_failures`` (10, the default) failures from one address, then
   429 TOOMANYREQUESTS with Retry-After, also for the right password, until the window (made short
   with TIDEGATE_LOGIN_FAILURE_WINDOW) has passed.

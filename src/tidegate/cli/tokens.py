@@ -42,6 +42,10 @@ def create(
     expires_in_days: Annotated[
         int | None, typer.Option("--expires-in-days", help="1 to 3650 (default 90).")
     ] = None,
+    expires_in_hours: Annotated[
+        int | None,
+        typer.Option("--expires-in-hours", help="Instead of days: 1 to 87600 (short-lived)."),
+    ] = None,
     principal: PrincipalOption = None,
     server: ServerOption = None,
     as_json: JsonOption = False,
@@ -50,6 +54,8 @@ def create(
     body: dict[str, Any] = {"name": name}
     if expires_in_days is not None:
         body["expires_in_days"] = expires_in_days
+    if expires_in_hours is not None:
+        body["expires_in_hours"] = expires_in_hours
     if principal:
         body["principal"] = principal
     created = remote(server).call("POST", "/tokens", body=body)
