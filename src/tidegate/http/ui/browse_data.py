@@ -33,10 +33,19 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, "INVALID", message)
 
 
+HEX_LENGTH = {"sha256": 64, "sha512": 128}
+
+
 def checked_ref(ref: str) -> str:
     """A tag or a digest, or ``ApiError`` 400 (it goes into a /v2 path)."""
-    if TAG_RE.fullmatch(ref) or DIGEST_RE.fullmatch(ref):
+    if TAG_RE.fullmatch(ref):
         return ref
+    if DIGEST_RE.fullmatch(ref):
+        algorithm, _, hexpart = ref.partition(":")
+        size = HEX_LENGTH.get(algorithm)
+        if size is None or (len(hexpart) == size and re.fullmatch("[0-9a-f]+", hexpart)):
+            return ref
+        raise bad_request(f"{ref[:80]!r} is not a valid {algorithm} digest ({size} hex digits)")
     raise bad_request(f"{ref[:80]!r} is neither a tag nor a digest (algorithm:hex)")
 
 
