@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 from tidegate.http.ui.browse_data import (
     MANIFEST_TYPES,
     MAX_CONFIG_BYTES,
+    ManifestView,
     bad_request,
     checked_image,
     checked_ref,
@@ -66,9 +67,9 @@ async def preview(ui: Ui, source: str, image: str, ref: str, target: str) -> dic
 # ---------------------------------------------------------------------------- pipeline
 
 
-async def pipeline(ui: Ui) -> Response:
-    stages = stage_repositories(await ui.api.get("/repositories"))
-    keys = [s["key"] for s in stages]
+async def stage_tags(ui: Ui, keys: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The tags of the stage repositories (at most ``PIPELINE_TAGS`` each), and the keys of
+    those that hold more."""
     items: list[dict[str, Any]] = []
     truncated: list[str] = []
     for key in keys:
@@ -76,6 +77,13 @@ async def pipeline(ui: Ui) -> Response:
         items.extend(found["items"])
         if found["next"]:
             truncated.append(key)
+    return items, truncated
+
+
+async def pipeline(ui: Ui) -> Response:
+    stages = stage_repositories(await ui.api.get("/repositories"))
+    keys = [s["key"] for s in stages]
+    items, truncated = await stage_tags(ui, keys)
     rows = pipeline_rows(keys, items)
     number = page_number(ui)
     pages = max(1, -(-len(rows) // PIPELINE_IMAGES))
@@ -176,22 +184,49 @@ async def promote_targets(ui: Ui, repos: list[dict[str, Any]], key: str, image: 
     return targets
 
 
+async def manifest_at(ui: Ui, key: str, image: str, ref: str) -> ManifestView:
+    headers, body = await ui.api.registry(f"{key}/{image}/manifests/{ref}", accept=MANIFEST_TYPES)
+    digest = headers.get("docker-content-digest", ref)
+    return manifest_view(digest, headers.get("content-type", ""), body)
+
+
+async def about_image(ui: Ui, key: str, image: str, view: ManifestView) -> dict[str, Any]:
+    """What the image page shows of the manifest: config, tags, properties, referrers,
+    lineage."""
+    tags = await ui.api.get("/search", repo=key, image=image, limit=PAGE_SIZE)
+    here = [t for t in tags["items"] if t["image"] == image]
+    where = {"repo": key, "image": image, "reference": view.digest}
+    return {
+        "image_config": None if view.is_index else await config_of(ui, key, image, view.config),
+        "tags": here,
+        "more_tags": tags["next"] is not None,
+        "this_tags": [t["tag"] for t in here if t["digest"] == view.digest and t["tag"]],
+        "properties": (await ui.api.get("/properties", **where))["properties"],
+        "referrers": await referrers_of(ui, key, image, view.digest),
+        "lineage": await ui.api.get("/promotions", digest=view.digest),
+    }
+
+
+async def what_i_may_do(ui: Ui, key: str, image: str, digest: str) -> dict[str, Any]:
+    """The user's actions on the image, promote targets, and the gate toward the next stage."""
+    repos = await ui.api.get("/repositories")
+    after = next_stage(stage_repositories(repos), key)
+    mine = await ui.api.get("/me/permissions", repo=key, image=image)
+    return {
+        "actions": mine["actions"],
+        "targets": await promote_targets(ui, repos, key, image),
+        "next_stage": after["key"] if after else None,
+        "gate": await preview(ui, key, image, digest, after["key"]) if after else None,
+    }
+
+
 async def image_page(ui: Ui) -> Response:
     key = checked_key(ui.request.path_params["key"])
     image = checked_image(ui.request.path_params["image"])
     repo = await ui.api.get(f"/repositories/{key}")
     ref = checked_ref(ui.query("ref")) if ui.query("ref") else await newest_ref(ui, key, image)
-    headers, body = await ui.api.registry(f"{key}/{image}/manifests/{ref}", accept=MANIFEST_TYPES)
-    digest = headers.get("docker-content-digest", ref)
-    view = manifest_view(digest, headers.get("content-type", ""), body)
-    config = None if view.is_index else await config_of(ui, key, image, view.config)
-    tags = await ui.api.get("/search", repo=key, image=image, limit=PAGE_SIZE)
-    repos = await ui.api.get("/repositories")
-    stages = stage_repositories(repos)
-    after = next_stage(stages, key)
-    mine = await ui.api.get("/me/permissions", repo=key, image=image)
-    here = [t for t in tags["items"] if t["image"] == image]
-    pull_ref = ref if not is_digest(ref) else digest
+    view = await manifest_at(ui, key, image, ref)
+    pull_ref = view.digest if is_digest(ref) else ref
     return ui.render(
         "browse/image.html",
         nav="repositories",
@@ -199,21 +234,10 @@ async def image_page(ui: Ui) -> Response:
         image=image,
         ref=ref,
         view=view,
-        image_config=config,
-        tags=here,
-        more_tags=tags["next"] is not None,
-        this_tags=[t["tag"] for t in here if t["digest"] == digest and t["tag"]],
-        properties=(await ui.api.get("/properties", repo=key, image=image, reference=digest))[
-            "properties"
-        ],
-        referrers=await referrers_of(ui, key, image, digest),
-        lineage=await ui.api.get("/promotions", digest=digest),
-        actions=mine["actions"],
-        targets=await promote_targets(ui, repos, key, image),
-        next_stage=after["key"] if after else None,
-        gate=await preview(ui, key, image, digest, after["key"]) if after else None,
         pulls=pull_commands(ui.registry_host, key, image, pull_ref),
         image_url=image_url,
+        **await about_image(ui, key, image, view),
+        **await what_i_may_do(ui, key, image, view.digest),
     )
 
 
