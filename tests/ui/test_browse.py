@@ -235,3 +235,26 @@ def test_the_pipeline_fits_a_phone_screen(browser: Browser, site: Site) -> None:
         assert page.evaluate("document.body.scrollWidth") <= 390 + 1
     finally:
         context.close()
+
+
+def test_a_promotion_with_a_new_tag_and_properties(
+    page: Page, site: Site, dana_api: httpx.Client
+) -> None:
+    name = unique()
+    push_image(dana_api, f"dev/{name}", "7.0")
+    open_image(page, site, site.admin, f"dev/{name}?ref=7.0")
+    page.get_by_label("Target repository").select_option("test")
+    page.get_by_label("New tag (optional)").fill("7.0-rc1")
+    page.get_by_label("Properties to set").fill("qa.ticket=QA-7\nqa.ticket=QA-8")
+    page.get_by_label("move").check()
+    page.get_by_role("button", name="Check gate").click()
+    expect(page.get_by_text(f"test/{name}:7.0-rc1")).to_be_visible()
+    expect(page.get_by_text("qa.ticket=QA-7,QA-8")).to_be_visible()
+    page.get_by_role("button", name="Promote").click()
+    expect(page.get_by_role("heading", name="Promoted to test")).to_be_visible()
+    page.get_by_role("link", name=f"test/{name}:7.0-rc1").click()
+    expect(page.get_by_role("row", name="qa.ticket QA-7, QA-8")).to_be_visible()
+    expect(page.locator("tr.lineage-step")).to_contain_text("move")
+    # moved: the tag is gone from dev
+    page.goto(f"{site.url}/ui/image/dev/{name}?ref=7.0")
+    expect(page.get_by_test_id("error-message")).to_contain_text("7.0")
