@@ -85,6 +85,7 @@ EXPECTED_PATHS = {
     "/api/v1/repositories/{key}/resolve": {"get"},
     "/api/v1/repositories/{key}/gate": {"get", "put"},
     "/api/v1/promotions": {"get", "post"},
+    "/api/v1/promotions/preview": {"get"},
     "/api/v1/properties": {"get", "put", "patch", "delete"},
     "/api/v1/search": {"get"},
     "/api/v1/repositories/{key}/retention": {"get", "put", "delete"},

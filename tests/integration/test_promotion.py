@@ -721,6 +721,48 @@ def test_gate_api(admin: httpx.Client, olga: httpx.Client, ci: httpx.Client) -> 
     assert audit and audit[0]["actor"] == "olga"
 
 
+# ---------------------------------------------------------------------------- gate preview
+def preview(c: httpx.Client, source: str, img: str, ref: str, target: str) -> httpx.Response:
+    params = {"source": source, "image": img, "reference": ref, "target": target}
+    return c.get("/api/v1/promotions/preview", params=params)
+
+
+def test_gate_preview_needs_only_read_and_changes_nothing(
+    ci: httpx.Client, dave: httpx.Client, tess: httpx.Client, olga: httpx.Client
+) -> None:
+    img = unique()
+    _, digest = image(dave, f"dev/{img}", "1.0")
+    assert promote(ci, source="dev", target="test", image=img, tag="1.0").status_code == 201
+    assert patch(ci, "test", img, "1.0", {"qa.automated": ["passed"]}).status_code == 200
+
+    # tess may not promote to prod, yet sees what the prod gate still misses
+    r = preview(tess, "test", img, "1.0", "prod")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["digest"] == digest and body["target"] == "prod"
+    checks = {c["condition"]: c["passed"] for c in body["evaluation"]["checks"]}
+    assert checks == {"from": True, "qa.automated=passed": True, "qa.uat=passed": False}
+    assert body["evaluation"]["passed"] is False
+    assert patch(tess, "test", img, "1.0", {"qa.uat": ["passed"]}).status_code == 200
+    assert preview(tess, "test", img, digest, "prod").json()["evaluation"]["passed"] is True
+    # the wrong source fails the "from" rule; nothing was recorded by any preview
+    from_dev = preview(dave, "dev", img, "1.0", "prod").json()["evaluation"]
+    assert from_dev["checks"][0] == {
+        "condition": "from",
+        "passed": False,
+        "reason": "dev is not an allowed source (allowed: test)",
+    }
+    lineage = olga.get("/api/v1/promotions", params={"digest": digest}).json()
+    assert [(p["source"], p["target"]) for p in lineage] == [("dev", "test")]
+
+    # dave cannot read prod: no preview of a prod image; unknown names are 404, bad refs 400
+    assert preview(dave, "prod", img, "1.0", "test").status_code == 403
+    assert preview(dave, "dev", img, "no-such-tag", "test").status_code == 404
+    assert preview(dave, "nowhere", img, "1.0", "test").status_code == 404
+    assert preview(dave, "dev", img, "1.0", "nowhere").status_code == 404
+    assert preview(dave, "dev", img, "sha256:zz", "test").status_code == 400
+
+
 # ---------------------------------------------------------------------------- CLI
 def cli(env: Env, *args: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("TIDEGATE_")}

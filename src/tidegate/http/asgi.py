@@ -36,6 +36,7 @@ def build_asgi(
 ) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     """``ui`` builds the web UI around the returned app itself: its pages call ``/api/v1`` and
     ``/v2`` in-process, as any client would over the network."""
+
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 

@@ -85,6 +85,16 @@ class PromotionRecord:
     dry_run: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class GatePreview:
+    source: str
+    image: str
+    reference: str
+    digest: str
+    target: str
+    evaluation: dict[str, Any]
+
+
 class _Refused(Exception):
     def __init__(self, record: PromotionRecord, root: ManifestRecord) -> None:
         self.record = record
@@ -458,6 +468,32 @@ class PromotionService:
             rows = promotion_q.lineage(conn, digest, repo, image, limit)
         records = [_record_of(row) for row in rows]
         return [r for r in records if self._may_see(principal, r)]
+
+    def preview(
+        self, principal: Principal, source: str, image: str, reference: str, target: str
+    ) -> GatePreview:
+        """How the gate of ``target`` would judge ``image:reference`` of ``source`` now, for a
+        caller who may read it (promote not needed: a preview changes nothing, and the gate
+        itself is public to every signed-in caller). Raises ``Denied``, ``NotFound``."""
+        src = self._names.image_in(source, image)
+        dst = self._names.image_in(target, image)
+        src.require_local()
+        dst.require_local()
+        if not self._evaluator.allowed(principal, src.repository.key, src.image, Action.READ):
+            raise Denied(f"{principal.name} may not read {src.name}")
+        with self._db.read() as conn:
+            root = find_manifest(conn, src, reference)
+            closure = walk(conn, src, root, True)
+        evaluation = evaluate(
+            parse_gate(dst.repository.options.get("gate")),
+            src.repository.key,
+            src.repository.stage,
+            closure.properties.get(root.digest, {}),
+            closure.referrer_types,
+        )
+        return GatePreview(
+            src.repository.key, src.image, reference, root.digest, dst.repository.key, evaluation
+        )
 
     def _may_see(self, principal: Principal, r: PromotionRecord) -> bool:
         return self._evaluator.allowed(

@@ -91,6 +91,7 @@ ACCESS: dict[tuple[str, str], Need] = {
     # promote, delete, overwrite and manage per repository and image
     ("POST", "/promotions"): SELF,
     ("GET", "/promotions"): SELF,
+    ("GET", "/promotions/preview"): SELF,  # read on the source image (the service)
     ("GET", "/properties"): SELF,
     ("PUT", "/properties"): SELF,
     ("PATCH", "/properties"): SELF,

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Response
 
 from tidegate.http.api.deps import Api, Caller, call
 from tidegate.http.api.schema import Strict
-from tidegate.services.promotion import PromotionRecord, PromotionRequest
+from tidegate.services.promotion import GatePreview, PromotionRecord, PromotionRequest
 
 router = APIRouter(prefix="/api/v1/promotions", tags=["promotions"])
 
@@ -62,6 +62,22 @@ class Promotion(Strict):
         return cls.model_validate(asdict(record))
 
 
+class Preview(Strict):
+    """How the target's gate judges an image now: ``evaluation`` as in a promotion record
+    (``{"passed", "checks": [{"condition", "passed", "reason"}]}``, the ``from`` rule first)."""
+
+    source: str
+    image: str
+    reference: str
+    digest: str
+    target: str
+    evaluation: dict[str, Any]
+
+    @classmethod
+    def of(cls, view: GatePreview) -> Preview:
+        return cls.model_validate(asdict(view))
+
+
 @router.post("", status_code=201)
 async def promote(body: Promote, api: Api, caller: Caller, response: Response) -> Promotion:
     """201 with the promotion record; 200 for a dry run (nothing changes); 409
@@ -85,3 +101,19 @@ async def lineage(
     whose source or target the caller may read."""
     records = await call(api.promotions.lineage, caller.principal, digest, repo, image, limit)
     return [Promotion.of(r) for r in records]
+
+
+@router.get("/preview")
+async def preview(
+    api: Api,
+    caller: Caller,
+    source: Annotated[str, Query(min_length=1, description="source repository key")],
+    image: Annotated[str, Query(min_length=1, description="image, e.g. shop/cart")],
+    reference: Annotated[str, Query(min_length=1, description="a tag or a digest")],
+    target: Annotated[str, Query(min_length=1, description="target repository key")],
+) -> Preview:
+    """The target's gate evaluated on the image's properties and referrers in the source, as
+    a promotion would see them (without request properties). Needs only ``read`` on the source
+    image: what is missing before a promotion is visible to everyone who may see the image."""
+    view = await call(api.promotions.preview, caller.principal, source, image, reference, target)
+    return Preview.of(view)

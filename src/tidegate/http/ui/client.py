@@ -33,7 +33,11 @@ class ApiError(Exception):
 def error_of(response: httpx.Response) -> ApiError:
     try:
         body = response.json()
-        first = body["errors"][0]
+        # /v2 answers {"errors": [{code, message, detail}]}; /api/v1 answers {code, message,
+        # detail} at the top level
+        first = body["errors"][0] if "errors" in body else body
+        if "message" not in first:
+            raise KeyError("message")
         return ApiError(
             response.status_code,
             str(first.get("code", "")),
