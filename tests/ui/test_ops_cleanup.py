@@ -69,3 +69,11 @@ def test_a_plan_with_unreadable_rules_shows_why(page: Page, site: Site) -> None:
     page.get_by_role("button", name="Make plan").click()
     expect(page.get_by_test_id("form-error")).to_contain_text("older_than")
     expect(page.get_by_label("Inline rules")).to_have_value("- tags: '*'\n  older_than: 14 days")
+
+    # a YAML date is passed on as text, for the API to refuse by name; aliases are refused
+    page.get_by_label("Inline rules").fill("- tags: '*'\n  older_than: 2026-01-01\n")
+    page.get_by_role("button", name="Make plan").click()
+    expect(page.get_by_test_id("form-error")).to_contain_text("older_than")
+    page.get_by_label("Inline rules").fill("- &r {tags: '*', keep_last: 1}\n- *r\n")
+    page.get_by_role("button", name="Make plan").click()
+    expect(page.get_by_test_id("form-error")).to_contain_text("aliases")

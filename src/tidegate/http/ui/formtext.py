@@ -60,12 +60,23 @@ def parse_grants(text: str) -> dict[str, Any]:
     return grants
 
 
+MAX_DOCUMENT = 64 * 1024
+
+
 def parse_document(text: str, what: str) -> Any:
-    """JSON or YAML text (JSON is YAML); ``FormError`` naming ``what`` when it is neither."""
+    """JSON or YAML text (JSON is YAML) as plain JSON values: YAML's dates and the like become
+    strings for the API to judge; aliases (``*a``, which can multiply a small text into a huge
+    body) are refused. ``FormError`` naming ``what`` when it cannot be read."""
+    if len(text) > MAX_DOCUMENT:
+        raise FormError(f"{what}: at most {MAX_DOCUMENT // 1024} KiB of text")
     try:
-        return yaml.safe_load(text)
+        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text)):
+            raise FormError(f"{what}: YAML aliases (*name) are not accepted; write it out")
+        return json.loads(json.dumps(yaml.safe_load(text), default=str, allow_nan=False))
     except yaml.YAMLError as exc:
         raise FormError(f"{what}: not valid YAML or JSON: {exc}") from exc
+    except ValueError as exc:  # a value JSON cannot carry (NaN, .inf)
+        raise FormError(f"{what}: {exc}") from exc
 
 
 def document_text(value: Any) -> str:

@@ -5,6 +5,7 @@ write-only: the form never shows it, an empty field leaves it as it is."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,9 +70,12 @@ def setting_value(setting: Setting, raw: str) -> Any:
         return int(raw)
     if setting.kind == "seconds":
         try:
-            return float(raw)
+            seconds = float(raw)
         except ValueError:
-            raise FormError(f"{setting.name}: a number of seconds (got {raw!r})") from None
+            seconds = math.nan
+        if not math.isfinite(seconds):
+            raise FormError(f"{setting.name}: a number of seconds (got {raw!r})")
+        return seconds
     return raw
 
 
