@@ -57,3 +57,18 @@ def test_a_bad_time_range_is_the_apis_message(page: Page, site: Site) -> None:
     sign_in(page, site, site.admin)
     page.goto(f"{site.url}/ui/audit?since=2026-12-04T10:00&until=2026-12-04T09:00")
     expect(page.get_by_test_id("form-error")).to_have_text("until must be later than since")
+
+
+def test_the_time_filters_narrow_the_log(page: Page, site: Site) -> None:
+    sign_in(page, site, site.admin)
+    page.goto(f"{site.url}/ui/audit")
+    rows = page.locator("tbody tr[data-actor]")
+    expect(rows).not_to_have_count(0)
+    page.get_by_label("From (UTC)").fill("2099-01-01T00:00")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_text("No events match.")).to_be_visible()
+    expect(page.get_by_label("From (UTC)")).to_have_value("2099-01-01T00:00")
+    page.get_by_label("From (UTC)").fill("2000-01-01T00:00")
+    page.get_by_label("To (UTC)").fill("2099-01-01T00:00")
+    page.get_by_role("button", name="Filter").click()
+    expect(rows).not_to_have_count(0)
