@@ -11,7 +11,15 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from tidegate.http.ui import pages_admin, pages_auth, pages_browse, pages_ops
+from tidegate.http.ui import (
+    pages_admin,
+    pages_admin_access,
+    pages_admin_repos,
+    pages_admin_webhooks,
+    pages_auth,
+    pages_browse,
+    pages_ops,
+)
 from tidegate.http.ui.pages import UiConfig
 from tidegate.http.ui.render import environment
 
@@ -29,6 +37,14 @@ def build_ui(inner: ASGIApp, session_hours: int = 8, registry_host: str | None =
         *pages_auth.routes(config),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    for module in (pages_browse, pages_admin, pages_ops):  # each: routes(config) -> [Route]
+    modules = (
+        pages_browse,
+        pages_admin,
+        pages_admin_access,
+        pages_admin_repos,
+        pages_admin_webhooks,
+        pages_ops,
+    )
+    for module in modules:  # each: routes(config) -> [Route]
         routes.extend(module.routes(config))
     return Starlette(routes=[Route("/ui", to_home), Mount("/ui", routes=routes)])

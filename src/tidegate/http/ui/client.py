@@ -33,8 +33,7 @@ class ApiError(Exception):
 def error_of(response: httpx.Response) -> ApiError:
     try:
         body = response.json()
-        # /v2 answers {"errors": [{code, message, detail}]}; /api/v1 answers {code, message,
-        # detail} at the top level
+        # /v2 answers the OCI envelope {"errors": [...]}; /api/v1 {"code", "message", "detail"}
         first = body["errors"][0] if "errors" in body else body
         if "message" not in first:
             raise KeyError("message")
@@ -100,6 +99,15 @@ class ApiClient:
     async def get(self, path: str, **params: Any) -> Any:
         clean = {k: v for k, v in params.items() if v not in (None, "", [])}
         return await self.request("GET", path, params=clean)
+
+    async def get_bytes(self, path: str, **params: Any) -> bytes:
+        """``GET /api/v1`` + ``path`` answered with something other than JSON (an export)."""
+        clean = {k: v for k, v in params.items() if v not in (None, "", [])}
+        async with self._client(self._bearer()) as client:
+            response = await client.get(API + path, params=clean)
+        if response.status_code >= 400:
+            raise error_of(response)
+        return response.content
 
     async def post(self, path: str, body: Any = None, **params: Any) -> Any:
         return await self.request("POST", path, json_body=body, params=params or None)

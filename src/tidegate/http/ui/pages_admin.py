@@ -1,11 +1,231 @@
-"""Pages: admin (placeholder until built)."""
+"""Pages: administration of people — the overview (``/ui/admin``), users, groups and their
+members, service accounts and access tokens. Admins only; every call goes to ``/api/v1``.
+A new token is shown once, on the page that answers the form post, and never again."""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from typing import Any
+from urllib.parse import quote
 
-from tidegate.http.ui.pages import UiConfig
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from tidegate.http.ui.formtext import items
+from tidegate.http.ui.pages import Ui, UiConfig, action, page, redirect
+
+
+def seg(value: str) -> str:
+    """One path segment of an API or UI URL."""
+    return quote(value, safe="")
+
+
+def param(ui: Ui, name: str) -> str:
+    return str(ui.request.path_params[name])
+
+
+# --- overview ---------------------------------------------------------------------------------
+
+
+async def overview(ui: Ui) -> Response:
+    users = await ui.api.get("/users")
+    groups = await ui.api.get("/groups")
+    robots = await ui.api.get("/service-accounts")
+    targets = await ui.api.get("/permissions")
+    repos = await ui.api.get("/repositories")
+    hooks = await ui.api.get("/webhooks")
+    counts = {
+        "users": len(users),
+        "groups": len(groups),
+        "service_accounts": len(robots),
+        "permissions": len(targets),
+        "repositories": len(repos),
+        "webhooks": len(hooks),
+    }
+    return ui.render("admin/overview.html", nav="admin", counts=counts)
+
+
+# --- users ------------------------------------------------------------------------------------
+
+
+async def users(ui: Ui) -> Response:
+    people = await ui.api.get("/users")
+    groups = await ui.api.get("/groups")
+    return ui.render(
+        "admin/users.html", nav="admin", users=people, groups=[g["name"] for g in groups]
+    )
+
+
+async def create_user(ui: Ui) -> Response:
+    body: dict[str, Any] = {
+        "username": ui.field("username"),
+        "password": ui.field("password"),
+        "groups": ui.fields("groups") + items(ui.field("more_groups")),
+        "is_admin": ui.field("is_admin") == "on",
+    }
+    if ui.field("email"):
+        body["email"] = ui.field("email")
+    created = await ui.api.post("/users", body)
+    return redirect(ui, "/ui/admin/users", f"user {created['name']} created")
+
+
+USER_CHANGES: dict[str, tuple[dict[str, bool], str]] = {
+    "disable": ({"disabled": True}, "disabled"),
+    "enable": ({"disabled": False}, "enabled"),
+    "make-admin": ({"is_admin": True}, "is now an administrator"),
+    "revoke-admin": ({"is_admin": False}, "is no longer an administrator"),
+}
+
+
+async def change_user(ui: Ui) -> Response:
+    name = param(ui, "name")
+    change = USER_CHANGES.get(ui.field("change"))
+    if change is None:
+        return redirect(ui, "/ui/admin/users", "nothing changed: unknown change")
+    body, said = change
+    await ui.api.patch(f"/users/{seg(name)}", body)
+    return redirect(ui, "/ui/admin/users", f"user {name} {said}")
+
+
+async def set_user_groups(ui: Ui) -> Response:
+    name = param(ui, "name")
+    await ui.api.patch(f"/users/{seg(name)}", {"groups": items(ui.field("groups"))})
+    return redirect(ui, "/ui/admin/users", f"groups of {name} changed")
+
+
+async def delete_user(ui: Ui) -> Response:
+    name = param(ui, "name")
+    await ui.api.delete(f"/users/{seg(name)}")
+    return redirect(ui, "/ui/admin/users", f"user {name} deleted")
+
+
+# --- groups -----------------------------------------------------------------------------------
+
+
+async def groups(ui: Ui) -> Response:
+    found = await ui.api.get("/groups")
+    return ui.render("admin/groups.html", nav="admin", groups=found)
+
+
+async def create_group(ui: Ui) -> Response:
+    body = {
+        "name": ui.field("name"),
+        "description": ui.field("description") or None,
+        "members": items(ui.field("members")),
+    }
+    created = await ui.api.post("/groups", body)
+    return redirect(ui, "/ui/admin/groups", f"group {created['name']} created")
+
+
+async def add_member(ui: Ui) -> Response:
+    group, member = param(ui, "name"), ui.field("principal")
+    if not member:
+        return redirect(ui, "/ui/admin/groups", "name a user or service account to add")
+    await ui.api.put(f"/groups/{seg(group)}/members/{seg(member)}")
+    return redirect(ui, "/ui/admin/groups", f"{member} added to {group}")
+
+
+async def remove_member(ui: Ui) -> Response:
+    group, member = param(ui, "name"), param(ui, "principal")
+    await ui.api.delete(f"/groups/{seg(group)}/members/{seg(member)}")
+    return redirect(ui, "/ui/admin/groups", f"{member} removed from {group}")
+
+
+async def delete_group(ui: Ui) -> Response:
+    group = param(ui, "name")
+    await ui.api.delete(f"/groups/{seg(group)}")
+    return redirect(ui, "/ui/admin/groups", f"group {group} deleted")
+
+
+# --- service accounts -------------------------------------------------------------------------
+
+
+async def service_accounts(ui: Ui) -> Response:
+    robots = await ui.api.get("/service-accounts")
+    return ui.render("admin/service_accounts.html", nav="admin", accounts=robots)
+
+
+async def create_service_account(ui: Ui) -> Response:
+    body = {
+        "name": ui.field("name"),
+        "groups": items(ui.field("groups")),
+        "description": ui.field("description") or None,
+    }
+    created = await ui.api.post("/service-accounts", body)
+    return redirect(ui, "/ui/admin/service-accounts", f"service account {created['name']} created")
+
+
+async def delete_service_account(ui: Ui) -> Response:
+    name = param(ui, "name")
+    await ui.api.delete(f"/service-accounts/{seg(name)}")
+    return redirect(ui, "/ui/admin/service-accounts", f"service account {name} deleted")
+
+
+# --- tokens -----------------------------------------------------------------------------------
+
+
+async def tokens(ui: Ui) -> Response:
+    principal = ui.query("principal")
+    found = await ui.api.get(
+        "/tokens", principal=principal or None, all=None if principal else "true"
+    )
+    show_revoked = ui.query("revoked") == "1"
+    if not show_revoked:
+        found = [t for t in found if not t.get("revoked_at")]
+    people = [u["name"] for u in await ui.api.get("/users")]
+    robots = [s["name"] for s in await ui.api.get("/service-accounts")]
+    return ui.render(
+        "admin/tokens.html",
+        nav="admin",
+        tokens=found,
+        principal=principal,
+        show_revoked=show_revoked,
+        principals=robots + people,
+    )
+
+
+async def create_token(ui: Ui) -> Response:
+    body: dict[str, Any] = {"name": ui.field("name"), "principal": ui.field("principal") or None}
+    days = ui.field("expires_in_days")
+    if days:
+        if not days.isdigit():
+            return redirect(ui, "/ui/admin/tokens", "expires in: a whole number of days")
+        body["expires_in_days"] = int(days)
+    created = await ui.api.post("/tokens", body)
+    # the only time the secret is on a page: this answer, never stored, never redirected to
+    return ui.render("admin/token_created.html", nav="admin", created=created)
+
+
+async def revoke_token(ui: Ui) -> Response:
+    token_id = param(ui, "token_id")
+    await ui.api.delete(f"/tokens/{seg(token_id)}")
+    back = ui.field("back")
+    target = back if back.startswith("/ui/admin/tokens") else "/ui/admin/tokens"
+    return redirect(ui, target, f"token {token_id} revoked")
 
 
 def routes(config: UiConfig) -> list[BaseRoute]:
-    return []
+    def get(path: str, handler: Any) -> Route:
+        return Route(path, page(config, handler, admin=True), methods=["GET"])
+
+    def post(path: str, handler: Any) -> Route:
+        return Route(path, action(config, handler, admin=True), methods=["POST"])
+
+    return [
+        get("/admin", overview),
+        get("/admin/users", users),
+        post("/admin/users", create_user),
+        post("/admin/users/{name}/change", change_user),
+        post("/admin/users/{name}/groups", set_user_groups),
+        post("/admin/users/{name}/delete", delete_user),
+        get("/admin/groups", groups),
+        post("/admin/groups", create_group),
+        post("/admin/groups/{name}/members", add_member),
+        post("/admin/groups/{name}/members/{principal}/remove", remove_member),
+        post("/admin/groups/{name}/delete", delete_group),
+        get("/admin/service-accounts", service_accounts),
+        post("/admin/service-accounts", create_service_account),
+        post("/admin/service-accounts/{name}/delete", delete_service_account),
+        get("/admin/tokens", tokens),
+        post("/admin/tokens", create_token),
+        post("/admin/tokens/{token_id}/revoke", revoke_token),
+    ]
