@@ -7,6 +7,7 @@ signed-in user. What is computed from the answers lives in ``browse_data``."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 from urllib.parse import quote
@@ -88,13 +89,17 @@ async def pipeline(ui: Ui) -> Response:
     number = page_number(ui)
     pages = max(1, -(-len(rows) // PIPELINE_IMAGES))
     shown = rows[(number - 1) * PIPELINE_IMAGES : number * PIPELINE_IMAGES]
+
+    async def evaluate(cell: Any, image: str, target: str) -> None:
+        cell.preview = await preview(ui, cell.repo, image, cell.newest["tag"], target)
+
+    checks = []  # the gates of a page are evaluated side by side
     for row in shown:
         for cell in row.cells:
             after = next_stage(stages, cell.repo)
             if cell.newest is not None and after is not None:
-                cell.preview = await preview(
-                    ui, cell.repo, row.image, cell.newest["tag"], after["key"]
-                )
+                checks.append(evaluate(cell, row.image, after["key"]))
+    await asyncio.gather(*checks)
     return ui.render(
         "browse/pipeline.html",
         nav="pipeline",
