@@ -1,14 +1,20 @@
-"""``tidegate serve`` itself: refusing a busy address, and a config with anonymous writes."""
+"""``tidegate serve`` itself: refusing a busy address, a config with anonymous writes, and what
+it prints on first start."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
+import signal
 import stat
 import subprocess
+import time
 from pathlib import Path
 
-from tests.support.server import TIDEGATE, tidegate_server
+import httpx
+
+from tests.support.server import TIDEGATE, free_port, tidegate_server
 
 
 def test_a_second_server_on_a_busy_port_refuses_to_start(tmp_path: Path) -> None:
@@ -90,3 +96,59 @@ def test_the_data_directory_is_private_to_the_server_user(tmp_path: Path) -> Non
     for path in data.rglob("*"):
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode & 0o077 == 0, f"{path} is open to others: {oct(mode)}"
+
+
+def test_first_start_prints_the_admin_password_once_and_where_the_web_ui_is(
+    tmp_path: Path,
+) -> None:
+    """No default password: a fresh install prints a random one, which opens the API and the
+    web UI at the address printed beside it; a second start prints no password."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "TIDEGATE_ADMIN_PASSWORD"}
+    env |= {"TIDEGATE_DATA": str(tmp_path / "data"), "TIDEGATE_LISTEN": f"127.0.0.1:{port}"}
+
+    def start() -> tuple[subprocess.Popen[str], str]:
+        proc = subprocess.Popen(
+            [str(TIDEGATE), "serve"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 60
+        lines = []
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if "Web UI:" in line:
+                break
+        output = "".join(lines)
+        for _ in range(150):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        return proc, output
+
+    proc, output = start()
+    try:
+        match = re.search(r"created user admin with password (\S+)", output)
+        assert match, output
+        assert f"Web UI: http://127.0.0.1:{port}/ui/" in output
+        me = httpx.get(f"http://127.0.0.1:{port}/api/v1/me", auth=("admin", match.group(1)))
+        assert me.status_code == 200 and me.json()["is_admin"], me.text
+        login = httpx.get(f"http://127.0.0.1:{port}/ui/login")
+        assert login.status_code == 200 and "Sign in to Tidegate" in login.text
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+    proc, output = start()
+    try:
+        assert "password" not in output, output
+        assert f"Web UI: http://127.0.0.1:{port}/ui/" in output
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)

@@ -133,6 +133,7 @@ def run(settings: Settings, out: Console) -> None:
         say(f"  podman login{flag} -u admin {settings.listen}")
     elif first_start:
         say("First start: created user [bold]admin[/bold] with the configured password.")
+    say(f"Web UI: {url}/ui/ (sign in as a Tidegate user)")
     tls = settings.tls
     if settings.server == "uvicorn":
         import uvicorn
