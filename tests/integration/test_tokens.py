@@ -380,6 +380,55 @@ def test_short_lived_tokens_expire_in_hours(server: RunningServer) -> None:
         assert api_error(bad) == "INVALID_REQUEST", bad.text
 
 
+def test_a_session_token_ends_when_the_password_changes(server: RunningServer) -> None:
+    """``ends_with_password`` (the web UI's sign-in): the token stops working when its owner's
+    password changes, like registry sessions; an ordinary token keeps working. Only a caller
+    signed in with their own password may make one."""
+    user, password = create_user(server, ["developers"])
+    made = httpx.post(
+        f"{server.url}/api/v1/tokens",
+        json={"name": "ui session", "expires_in_hours": 8, "ends_with_password": True},
+        auth=(user, password),
+        timeout=30,
+    )
+    assert made.status_code == 201, made.text
+    session = made.json()["token"]
+    ordinary = create_token(server, (user, password), "pipeline")["token"]
+    remember(server, session)
+    listed = httpx.get(f"{server.url}/api/v1/tokens", headers=bearer(session), timeout=30)
+    assert listed.status_code == 200, listed.text
+    flags = {t["name"]: t["ends_with_password"] for t in listed.json()}
+    assert flags == {"ui session": True, "pipeline": False}
+
+    by_token = httpx.post(
+        f"{server.url}/api/v1/tokens",
+        json={"name": "sneaky", "ends_with_password": True},
+        headers=bearer(ordinary),
+        timeout=30,
+    )
+    assert by_token.status_code == 400 and api_error(by_token) == "INVALID_REQUEST", by_token.text
+    with server.client() as admin:
+        for_other = admin.post(
+            "/api/v1/tokens",
+            json={"name": "for-other", "principal": user, "ends_with_password": True},
+        )
+        assert for_other.status_code == 400, for_other.text
+
+        new_password = f"Pw-{uuid.uuid4().hex}"
+        remember(server, new_password)
+        changed = admin.patch(f"/api/v1/users/{user}", json={"password": new_password})
+        assert changed.status_code == 200, changed.text
+
+    def refused(token: str) -> bool:
+        r = httpx.get(f"{server.url}/api/v1/me", headers=bearer(token), timeout=30)
+        return r.status_code == 401
+
+    poll("the session token is refused after the password change", lambda: refused(session), 10)
+    assert not refused(ordinary)
+    v2 = httpx.get(f"{server.url}/v2/", auth=(user, session), timeout=30)
+    assert v2.status_code == 401
+
+
 def test_a_token_minted_with_a_token_cannot_outlive_it(server: RunningServer) -> None:
     """A leaked token must not become a longer-lived credential: what it mints for its owner
     expires no later than it, and is revoked with it."""

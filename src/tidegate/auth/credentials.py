@@ -58,7 +58,7 @@ class CredentialChecker:
             return None
         if access_tokens.looks_like_token(password):
             parts = access_tokens.parse(password)
-            if parts is None or not snapshot.token_active(parts.id, entry.id):
+            if parts is None or not snapshot.token_active(parts.id, entry):
                 return None
             return snapshot.tokens[parts.id].secret_hash, entry.principal(parts.id), parts.secret
         if entry.password_hash is None:  # service accounts sign in with tokens only

@@ -50,6 +50,7 @@ class TokenEntry:
     user_id: int
     secret_hash: str
     expires_at: float  # epoch seconds
+    password_mark: str | None = None  # a session token: ends when the password changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +132,9 @@ class IdentitySnapshot:
             principals,
             {g.id: g.name for g in groups},
             {
-                t.id: TokenEntry(t.id, t.user_id, t.secret_hash, _epoch(t.expires_at))
+                t.id: TokenEntry(
+                    t.id, t.user_id, t.secret_hash, _epoch(t.expires_at), t.password_mark
+                )
                 for t in tokens
             },
             compiled,
@@ -156,15 +159,19 @@ class IdentitySnapshot:
             return None
         if principal.id is not None and entry.id != principal.id:
             return None  # deleted and re-created under the same name: not the same principal
-        if principal.token_id is not None and not self.token_active(principal.token_id, entry.id):
+        if principal.token_id is not None and not self.token_active(principal.token_id, entry):
             return None
         if principal.password_mark is not None and principal.password_mark != entry.password_mark:
             return None  # the password changed since: sessions opened with the old one end
         return entry
 
-    def token_active(self, token_id: str, user_id: int, now: float | None = None) -> bool:
+    def token_active(self, token_id: str, owner: PrincipalEntry, now: float | None = None) -> bool:
+        """Not revoked (it is in the snapshot), ``owner``'s, not expired, and for a session
+        token, made with the password ``owner`` still has."""
         token = self.tokens.get(token_id)
-        if token is None or token.user_id != user_id:
+        if token is None or token.user_id != owner.id:
+            return False
+        if token.password_mark is not None and token.password_mark != owner.password_mark:
             return False
         return token.expires_at > (time.time() if now is None else now)
 

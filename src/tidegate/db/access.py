@@ -21,6 +21,7 @@ _TOKEN_COLUMNS = (
     access_tokens.c.expires_at,
     access_tokens.c.revoked_at,
     access_tokens.c.parent_id,
+    access_tokens.c.password_mark,
 )
 
 
@@ -54,6 +55,7 @@ def create_token(
     created_at: datetime,
     expires_at: datetime,
     parent_id: str | None = None,
+    password_mark: str | None = None,
 ) -> None:
     conn.execute(
         insert(access_tokens).values(
@@ -64,6 +66,7 @@ def create_token(
             created_at=created_at,
             expires_at=expires_at,
             parent_id=parent_id,
+            password_mark=password_mark,
         )
     )
 

@@ -72,6 +72,7 @@ class TokenRecord:
     expires_at: datetime
     revoked_at: datetime | None
     parent_id: str | None = None
+    password_mark: str | None = None  # a session token: valid while the password is unchanged
 
 
 @dataclass(frozen=True, slots=True)

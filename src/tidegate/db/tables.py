@@ -169,6 +169,9 @@ access_tokens = Table(
     Column("revoked_at", DateTime(timezone=True)),
     # A token a caller minted for itself while signed in with another token: revoked with it.
     Column("parent_id", String(16)),
+    # Set for a session token (the web UI's): the owner's password mark when it was made; the
+    # token ends when the password changes, like every session opened with the old password.
+    Column("password_mark", String(16)),
 )
 Index("ix_access_tokens_user_id", access_tokens.c.user_id)
 

@@ -94,6 +94,7 @@ class TokenView:
     created_at: datetime
     expires_at: datetime
     revoked_at: datetime | None
+    ends_with_password: bool = False  # a session token (the web UI's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,6 +374,7 @@ class IdentityService:
             _utc(token.created_at),
             _utc(token.expires_at),
             token.revoked_at and _utc(token.revoked_at),
+            token.password_mark is not None,
         )
 
     def list_tokens(
@@ -396,9 +398,12 @@ class IdentityService:
         expires_in_days: int | None = None,
         principal: str | None = None,
         expires_in_hours: int | None = None,
+        ends_with_password: bool = False,
     ) -> NewToken:
         """A new token, valid for ``expires_in_days`` (default 90) or ``expires_in_hours``
-        (short-lived: a web UI session, one pipeline run), never both."""
+        (short-lived: a web UI session, one pipeline run), never both. ``ends_with_password``:
+        a session token, made by a caller signed in with their own password, that stops
+        working when that password changes (as registry sessions do)."""
         if not isinstance(name, str) or not 1 <= len(name) <= 128 or not name.isprintable():
             raise InvalidRequest("a token name is 1 to 128 printable characters")
         if expires_in_days is not None and expires_in_hours is not None:
@@ -427,6 +432,14 @@ class IdentityService:
             if any(t.name == name for t in active):
                 raise Conflict(f"{owner.username!r} already has an active token named {name!r}")
             expires = now + lifetime
+            mark = None
+            if ends_with_password:
+                mark = actor.principal.password_mark
+                if mark is None or actor.principal.id != owner.id:
+                    raise InvalidRequest(
+                        "a token that ends with the password is made by signing in with"
+                        " your own password"
+                    )
             parent = self._minting_token(conn, actor, owner)
             if parent is not None:  # a token minting for itself: no longer-lived than it
                 expires = min(expires, _utc(parent.expires_at))
@@ -439,6 +452,7 @@ class IdentityService:
                 now,
                 expires,
                 parent.id if parent else None,
+                mark,
             )
             self._audit.record(
                 conn,
@@ -447,7 +461,7 @@ class IdentityService:
                 owner.username,
                 {"token_id": parts.id, "name": name, "expires_at": expires.isoformat()},
             )
-            view = TokenView(parts.id, name, owner.username, now, expires, None)
+            view = TokenView(parts.id, name, owner.username, now, expires, None, mark is not None)
         return NewToken(view, str(parts))
 
     def _minting_token(

@@ -394,12 +394,34 @@ def test_token_active_checks_owner_and_expiry() -> None:
     snap = world.snapshot()
     assert alice.id is not None and bob.id is not None
     deadline = expires.timestamp()
+    a, b = snap.entry("alice"), snap.entry("bob")
+    assert a is not None and b is not None
 
-    assert snap.token_active("tok000000000", alice.id, now=deadline - 1)
-    assert not snap.token_active("tok000000000", alice.id, now=deadline)
-    assert not snap.token_active("tok000000000", alice.id, now=deadline + 1)
-    assert not snap.token_active("tok000000000", bob.id, now=deadline - 1)
-    assert not snap.token_active("unknown00000", alice.id, now=deadline - 1)
+    assert snap.token_active("tok000000000", a, now=deadline - 1)
+    assert not snap.token_active("tok000000000", a, now=deadline)
+    assert not snap.token_active("tok000000000", a, now=deadline + 1)
+    assert not snap.token_active("tok000000000", b, now=deadline - 1)
+    assert not snap.token_active("unknown00000", a, now=deadline - 1)
+
+
+def test_a_session_token_ends_when_the_password_changes() -> None:
+    """A token made with ``ends_with_password`` carries the password mark it was made with."""
+    world = World()
+    world.user("alice")
+    snap = world.snapshot()
+    alice = snap.entry("alice")
+    assert alice is not None and alice.password_mark is not None
+    expires = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
+    now = expires.timestamp() - 60
+    for token_id, mark in (("sess00000000", alice.password_mark), ("other0000000", "0" * 16)):
+        world.tokens.append(
+            TokenRecord(token_id, alice.id, "ui session", "$h", CREATED, expires, None, None, mark)
+        )
+    snap = world.snapshot()
+    alice = snap.entry("alice")
+    assert alice is not None
+    assert snap.token_active("sess00000000", alice, now=now)
+    assert not snap.token_active("other0000000", alice, now=now)  # made with another password
 
 
 def test_naive_expiry_times_are_utc() -> None:
@@ -413,8 +435,10 @@ def test_naive_expiry_times_are_utc() -> None:
     deadline = datetime(2030, 6, 1, 12, 0, tzinfo=UTC).timestamp()
     assert alice.id == 1
 
-    assert snap.token_active("naive0000000", 1, now=deadline - 1)
-    assert not snap.token_active("naive0000000", 1, now=deadline)
+    entry = snap.entry("alice")
+    assert entry is not None
+    assert snap.token_active("naive0000000", entry, now=deadline - 1)
+    assert not snap.token_active("naive0000000", entry, now=deadline)
 
 
 # --- the default installation (PRODUCT.md §3, docs/access.md "Defaults") ------------------------

@@ -23,6 +23,7 @@ class Token(Strict):
     created_at: datetime
     expires_at: datetime
     revoked_at: datetime | None
+    ends_with_password: bool  # a session token (the web UI's): ends when the password changes
 
     @classmethod
     def of(cls, view: TokenView) -> Token:
@@ -33,6 +34,8 @@ class TokenCreate(Strict):
     name: str
     expires_in_days: int | None = None  # 1 to 3650; default 90
     expires_in_hours: int | None = None  # instead of days: 1 to 87600 (short-lived tokens)
+    # a session token: only when signed in with your own password; ends when it changes
+    ends_with_password: bool = False
     principal: str | None = None  # admin: anyone; others: only themselves
 
 
@@ -65,6 +68,7 @@ async def create_token(body: TokenCreate, api: Api, caller: Caller) -> NewToken:
         body.expires_in_days,
         body.principal,
         body.expires_in_hours,
+        body.ends_with_password,
     )
     view = created.view
     return NewToken(

@@ -64,6 +64,7 @@ def routes(config: UiConfig) -> list[Route]:
                 json_body={
                     "name": f"ui session {stamp}",
                     "expires_in_hours": config.session_hours,
+                    "ends_with_password": True,
                 },
                 auth=_basic(username, password),
             )
