@@ -69,7 +69,9 @@ class Site:
         return self.people[group]
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop marked running in this
+# thread while it lives, and the anyio tests that run after tests/ui would find it there.
+@pytest.fixture(scope="package")
 def playwright_driver() -> Iterator[Playwright]:
     if not Path(CHROMIUM).exists():
         raise RuntimeError(f"{CHROMIUM} not found: run scripts/system-deps (Debian's chromium)")
@@ -77,7 +79,7 @@ def playwright_driver() -> Iterator[Playwright]:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     chromium = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     try:
