@@ -69,7 +69,8 @@ def test_a_quota_or_ttl_past_its_bound_is_refused_by_name(tmp_path: Path) -> Non
             assert r.status_code == 400, (quota, r.text)
             assert r.json()["code"] == "INVALID_REQUEST"
             assert "quota" in r.json()["message"]
-        created = c.post("/api/v1/repositories", json={"key": "big", "kind": "local", "quota": huge})
+        big = {"key": "big", "kind": "local", "quota": huge}
+        created = c.post("/api/v1/repositories", json=big)
         assert created.status_code == 400 and "quota" in created.json()["message"]
         ttl = c.patch("/api/v1/repositories/hub", json={"tag_ttl": huge})
         assert ttl.status_code == 400 and "tag_ttl" in ttl.json()["message"]
