@@ -60,6 +60,7 @@ _UNITS = {"": 1, "B": 1}
 for _i, _p in enumerate("KMGTP", start=1):
     _UNITS[_p] = _UNITS[_p + "B"] = 1000**_i
     _UNITS[_p + "I"] = _UNITS[_p + "IB"] = 1024**_i
+MAX_SIZE = 2**60  # 1 EiB: sizes (quotas) above it are refused (PostgreSQL bigint is 2**63-1)
 _DURATION_PART = r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)"
 _DURATION_RE = re.compile(rf"^(?:{_DURATION_PART})+$")
 _DURATION_PART_RE = re.compile(_DURATION_PART)
@@ -68,18 +69,27 @@ _SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 def parse_size(value: object) -> int:
     """Bytes from an int or a string such as ``"10GiB"``, ``"500MB"``, ``"1.5 GiB"``, ``"123"``
-    (KiB/MiB/GiB/TiB are powers of 1024, KB/MB/GB/TB of 1000). Raises ValueError."""
+    (KiB/MiB/GiB/TiB are powers of 1024, KB/MB/GB/TB of 1000), at most ``MAX_SIZE`` (1 EiB).
+    Raises ValueError."""
     if isinstance(value, bool):
         raise ValueError("expected a size in bytes, such as 10GiB")
+    too_big = "at most 1 EiB (1152921504606846976 bytes)"
     if isinstance(value, int):
         if value < 0:
             raise ValueError("a size cannot be negative")
+        if value > MAX_SIZE:
+            raise ValueError(too_big)
         return value
-    match = _SIZE_RE.match(str(value)) if isinstance(value, str) else None
+    match = _SIZE_RE.match(value) if isinstance(value, str) and len(value) <= 64 else None
     if match is None:
-        raise ValueError(f"{value!r} is not a size: use bytes or a unit, e.g. 500MiB or 10GiB")
+        shown = value if not isinstance(value, str) or len(value) <= 64 else value[:20] + "..."
+        raise ValueError(f"{shown!r} is not a size: use bytes or a unit, e.g. 500MiB or 10GiB")
     unit = (match.group(2) or "").upper()
-    return int(float(match.group(1)) * _UNITS[unit])
+    number = match.group(1)
+    size = int(number) * _UNITS[unit] if number.isdigit() else int(float(number) * _UNITS[unit])
+    if size > MAX_SIZE:
+        raise ValueError(too_big)
+    return size
 
 
 def format_size(size: int) -> str:
@@ -259,9 +269,9 @@ class RepositorySettings(_Strict):
     upstream_username: str | None = None
     upstream_password: SecretStr | None = None
     library_prefix: bool = True
-    tag_ttl: int = Field(default=300, ge=0)
+    tag_ttl: int = Field(default=300, ge=0, le=10 * 365 * 86400)
     offline: bool = False
-    negative_ttl: int = Field(default=60, ge=0)
+    negative_ttl: int = Field(default=60, ge=0, le=10 * 365 * 86400)
     upstream_timeout: float = Field(default=30.0, gt=0, le=600)
     members: list[str] = Field(default_factory=list)
     default_deploy: str | None = None

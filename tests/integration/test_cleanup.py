@@ -621,3 +621,30 @@ def test_a_tag_deleted_by_cleanup_is_published_like_a_v2_tag_delete(
         s == f"dev/{img}:9.9-SNAPSHOT" and d["digest"] == digest and d["tag"] == "9.9-SNAPSHOT"
         for _, s, d in published
     )
+
+
+def test_restoring_an_entry_of_an_image_one_cannot_read_is_404_and_names_nothing(
+    admin: httpx.Client, dave: httpx.Client, tess: httpx.Client
+) -> None:
+    """A trash entry id is guessable: restoring one of another team's images used to answer
+    403 naming its repository and image. Now it is as absent as in the trash list (404); a
+    reader without ``delete`` still gets the 403 that says what is missing."""
+    key = f"secret-{uuid.uuid4().hex[:8]}"
+    assert admin.post("/api/v1/repositories", json={"key": key, "kind": "local"}).status_code == 201
+    img = unique("hidden/app")
+    _, digest = image(admin, f"{key}/{img}", "1.0", [uuid.uuid4().bytes])
+    assert admin.delete(f"/v2/{key}/{img}/manifests/{digest}").status_code == 202
+    [entry] = admin.get("/api/v1/trash", params={"repo": key, "image": img}).json()
+    for who in (dave, tess):
+        r = who.post(f"/api/v1/trash/{entry['id']}/restore")
+        assert r.status_code == 404, r.text
+        assert r.json()["message"] == f"no trash entry {entry['id']}"
+        assert key not in r.text and img not in r.text
+    # tess reads dev but may not delete there: 403, which names what she can see anyway
+    dev_img = unique()
+    _, dev_digest = image(dave, f"dev/{dev_img}", "1.0", [uuid.uuid4().bytes])
+    assert dave.delete(f"/v2/dev/{dev_img}/manifests/{dev_digest}").status_code == 202
+    [dev_entry] = dave.get("/api/v1/trash", params={"repo": "dev", "image": dev_img}).json()
+    assert tess.get("/api/v1/trash", params={"repo": "dev", "image": dev_img}).json()
+    assert tess.post(f"/api/v1/trash/{dev_entry['id']}/restore").status_code == 403
+    assert admin.get("/api/v1/trash", params={"repo": key, "image": img}).json() == [entry]

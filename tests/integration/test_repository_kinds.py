@@ -55,3 +55,26 @@ def test_a_push_through_the_virtual_works_while_the_remote_member_is_unreachable
         pulled = c.get("/v2/docker/library/alpine/manifests/3.20")
         assert pulled.status_code == 502 and error_code(pulled) == "UPSTREAM_UNAVAILABLE"
         assert "upstream registry 127.0.0.1 is unavailable" in pulled.json()["errors"][0]["message"]
+
+
+def test_a_quota_or_ttl_past_its_bound_is_refused_by_name(tmp_path: Path) -> None:
+    """A 400-digit quota used to be stored (or to overflow the size parser into a 500): a
+    quota is at most 1 EiB, a TTL at most 10 years, in the API as in the config file."""
+    config = tmp_path / "tidegate.yaml"
+    config.write_text(CONFIG)
+    huge = int("9" * 400)
+    with tidegate_server(tmp_path / "data", config=config) as server, server.client() as c:
+        for quota in (huge, "9" * 400, 2**60 + 1, "2EiB", "1048577TiB"):
+            r = c.patch("/api/v1/repositories/dev", json={"quota": quota})
+            assert r.status_code == 400, (quota, r.text)
+            assert r.json()["code"] == "INVALID_REQUEST"
+            assert "quota" in r.json()["message"]
+        big = {"key": "big", "kind": "local", "quota": huge}
+        created = c.post("/api/v1/repositories", json=big)
+        assert created.status_code == 400 and "quota" in created.json()["message"]
+        ttl = c.patch("/api/v1/repositories/hub", json={"tag_ttl": huge})
+        assert ttl.status_code == 400 and "tag_ttl" in ttl.json()["message"]
+        assert c.patch("/api/v1/repositories/dev", json={"quota": "1EiB"}).status_code == 400
+        ok = c.patch("/api/v1/repositories/dev", json={"quota": 2**60})
+        assert ok.status_code == 200, ok.text
+        assert c.get("/api/v1/repositories/dev").json()["options"]["quota"] == 2**60

@@ -220,7 +220,13 @@ class TrashService:
         with self._db.transaction() as conn:
             record = trash_q.get_entry(conn, entry_id)
             repo = self._repositories().get(record.repository_id) if record else None
-            if record is None or repo is None:
+            # an entry of an image the caller cannot read is as absent as in the list: 404,
+            # and its repository and image are not named (as purge and cleanup plans do)
+            if (
+                record is None
+                or repo is None
+                or not self._evaluator.allowed(actor.principal, repo.key, record.image, Action.READ)
+            ):
                 raise NotFound(f"no trash entry {entry_id}")
             if not self._evaluator.allowed(actor.principal, repo.key, record.image, Action.DELETE):
                 raise Denied(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -20,7 +21,7 @@ from tidegate.http.ui import (
     pages_browse,
     pages_ops,
 )
-from tidegate.http.ui.pages import UiConfig
+from tidegate.http.ui.pages import UiConfig, http_error_page
 from tidegate.http.ui.render import environment
 
 STATIC = Path(__file__).parent / "static"
@@ -47,4 +48,12 @@ def build_ui(inner: ASGIApp, session_hours: int = 8, registry_host: str | None =
     )
     for module in modules:  # each: routes(config) -> [Route]
         routes.extend(module.routes(config))
-    return Starlette(routes=[Route("/ui", to_home), Mount("/ui", routes=routes)])
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return http_error_page(config, request, exc)
+
+    return Starlette(
+        routes=[Route("/ui", to_home), Mount("/ui", routes=routes)],
+        exception_handlers={HTTPException: http_error},
+    )

@@ -12,6 +12,7 @@ import base64
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 from starlette.types import ASGIApp
@@ -46,6 +47,16 @@ def error_of(response: httpx.Response) -> ApiError:
     except (ValueError, KeyError, IndexError, TypeError):
         text = response.text[:200] or response.reason_phrase
         return ApiError(response.status_code, "", text)
+
+
+def checked_path(path: str) -> str:
+    """``path`` unless a segment of it is ``.`` or ``..`` (also percent-encoded): URL
+    normalisation would drop or climb it and the call would reach another endpoint
+    (``/groups/g/members/..`` is ``DELETE /groups/g``). Raises ApiError 400."""
+    for segment in path.split("?", 1)[0].split("/"):
+        if unquote(segment) in (".", ".."):
+            raise ApiError(400, "INVALID_REQUEST", f"{unquote(segment)!r} is not a valid name here")
+    return path
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +100,9 @@ class ApiClient:
     ) -> Any:
         """``/api/v1`` + ``path``; the decoded JSON answer (None for 204). Raises ApiError."""
         async with self._client(auth or self._bearer()) as client:
-            response = await client.request(method, API + path, params=params, json=json_body)
+            response = await client.request(
+                method, API + checked_path(path), params=params, json=json_body
+            )
         if response.status_code >= 400:
             raise error_of(response)
         if response.status_code == 204 or not response.content:
@@ -104,7 +117,7 @@ class ApiClient:
         """``GET /api/v1`` + ``path`` answered with something other than JSON (an export)."""
         clean = {k: v for k, v in params.items() if v not in (None, "", [])}
         async with self._client(self._bearer()) as client:
-            response = await client.get(API + path, params=clean)
+            response = await client.get(API + checked_path(path), params=clean)
         if response.status_code >= 400:
             raise error_of(response)
         return response.content
@@ -131,7 +144,7 @@ class ApiClient:
         decoded JSON. Raises ApiError."""
         headers = {"accept": accept} if accept else {}
         async with self._client(self._basic()) as client:
-            response = await client.get("/v2/" + path, headers=headers)
+            response = await client.get("/v2/" + checked_path(path), headers=headers)
         if response.status_code >= 400:
             raise error_of(response)
         try:

@@ -61,22 +61,53 @@ def parse_grants(text: str) -> dict[str, Any]:
 
 
 MAX_DOCUMENT = 64 * 1024
+MAX_DEPTH = 32  # rules are a few levels deep; deeper nesting is refused before it is built
+
+
+class _PlainLoader(yaml.SafeLoader):
+    """SafeLoader that keeps dates and timestamps as the text typed (``2026-01-01``): a date
+    key could not become JSON, and the API judges what the text means."""
+
+
+_PlainLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _check_events(text: str, what: str) -> None:
+    """Aliases (``*a``, which can multiply a small text into a huge body) and nesting deeper
+    than MAX_DEPTH (which would exhaust the recursion of the YAML composer) are refused."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_PlainLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise FormError(f"{what}: YAML aliases (*name) are not accepted; write it out")
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise FormError(f"{what}: nested more than {MAX_DEPTH} levels deep")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def parse_document(text: str, what: str) -> Any:
-    """JSON or YAML text (JSON is YAML) as plain JSON values: YAML's dates and the like become
-    strings for the API to judge; aliases (``*a``, which can multiply a small text into a huge
-    body) are refused. ``FormError`` naming ``what`` when it cannot be read."""
+    """JSON or YAML text (JSON is YAML) as plain JSON values: YAML's dates and the like stay
+    strings for the API to judge; aliases and deep nesting are refused. ``FormError`` naming
+    ``what`` when it cannot be read."""
     if len(text) > MAX_DOCUMENT:
         raise FormError(f"{what}: at most {MAX_DOCUMENT // 1024} KiB of text")
     try:
-        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text)):
-            raise FormError(f"{what}: YAML aliases (*name) are not accepted; write it out")
-        return json.loads(json.dumps(yaml.safe_load(text), default=str, allow_nan=False))
+        _check_events(text, what)
+        value = yaml.load(text, Loader=_PlainLoader)  # a SafeLoader: builds plain values only
+        return json.loads(json.dumps(value, default=str, allow_nan=False))
     except yaml.YAMLError as exc:
         raise FormError(f"{what}: not valid YAML or JSON: {exc}") from exc
     except ValueError as exc:  # a value JSON cannot carry (NaN, .inf)
         raise FormError(f"{what}: {exc}") from exc
+    except TypeError as exc:  # a mapping key JSON cannot carry (a list, a null)
+        raise FormError(f"{what}: write mapping keys as plain text ({exc})") from exc
+    except RecursionError:
+        raise FormError(f"{what}: nested too deep") from None
 
 
 def document_text(value: Any) -> str:

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
 
 from jinja2 import Environment
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp
@@ -96,12 +97,52 @@ def redirect(ui: Ui, path: str, flash: str | None = None) -> Response:
     return response
 
 
-def to_login(request: Request, message: str | None = None) -> Response:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    url = "/ui/login?next=" + quote(target, safe="")
-    if message:
-        url += "&m=" + quote(message, safe="")
+# what ``/ui/login?m=CODE`` may say: a fixed set, so a link cannot put its own text there
+LOGIN_MESSAGES = {
+    "signed-out": "You have signed out.",
+    "expired": "Your session has ended; please sign in again.",
+    "service-account": "Service accounts cannot sign in here; use the API or the CLI.",
+}
+
+
+def return_to(request: Request) -> str:
+    """Where signing in leads back to: this page, or for a form post (which cannot be
+    repeated as a GET) the page the form was on, when that is a page of this UI."""
+    if request.method in ("GET", "HEAD"):
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    referer = urlsplit(request.headers.get("referer", ""))
+    host = request.headers.get("host", "")
+    if referer.netloc == host and (referer.path == "/ui" or referer.path.startswith("/ui/")):
+        return referer.path + (f"?{referer.query}" if referer.query else "")
+    return "/ui/"
+
+
+def to_login(request: Request, code: str | None = None) -> Response:
+    url = "/ui/login?next=" + quote(return_to(request), safe="")
+    if code in LOGIN_MESSAGES:
+        url += "&m=" + code
     return RedirectResponse(url, status_code=303)
+
+
+MAX_DIGITS = 18  # below 2**63: more digits is no sensible count, id or number of days
+
+
+def whole_number(text: str, what: str, *, maximum: int) -> int:
+    """``text`` (a form field, query or path segment) as a whole number from 0 to ``maximum``;
+    otherwise ApiError 400 naming ``what``. The length is checked before ``int()``, which
+    refuses texts of thousands of digits with an exception."""
+    text = text.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > MAX_DIGITS:
+        raise ApiError(400, "INVALID_REQUEST", f"{what}: a whole number from 0 to {maximum}")
+    number = int(text)
+    if number > maximum:
+        raise ApiError(400, "INVALID_REQUEST", f"{what}: a whole number from 0 to {maximum}")
+    return number
+
+
+def number_param(ui: Ui, name: str, what: str) -> int:
+    """A path segment that names a record by its number (a webhook, a trash entry)."""
+    return whole_number(str(ui.request.path_params[name]), what, maximum=10**MAX_DIGITS - 1)
 
 
 Handler = Callable[[Ui], Awaitable[Response]]
@@ -127,10 +168,14 @@ async def _load(request: Request, config: UiConfig) -> Ui | Response:
         me = await api.get("/me")
     except ApiError as exc:
         if exc.status in (401, 403):  # expired or revoked session, or a disabled account
-            response = to_login(request, "your session has ended; please sign in again")
+            response = to_login(request, "expired")
             session.clear_cookie(request, response, session.COOKIE)
             return response
         raise
+    if me.get("kind") != "user":  # a service account's token in a hand-made cookie
+        response = to_login(request, "service-account")
+        session.clear_cookie(request, response, session.COOKIE)
+        return response
     flash = request.cookies.get(session.FLASH_COOKIE)
     return Ui(request, config, api, credentials, me, flash=unquote(flash) if flash else None)
 
@@ -138,6 +183,23 @@ async def _load(request: Request, config: UiConfig) -> Ui | Response:
 def error_page(ui: Ui, exc: ApiError) -> HTMLResponse:
     status = exc.status if 400 <= exc.status < 600 else 500
     return ui.render("error.html", status=status, error=exc)
+
+
+HTTP_MESSAGES = {
+    404: "There is no such page.",
+    405: "This address does not take that kind of request (a form's address opened as a page?).",
+}
+
+
+def http_error_page(config: UiConfig, request: Request, exc: HTTPException) -> HTMLResponse:
+    """Starlette's own refusals inside ``/ui`` (no such page, wrong method, a form it cannot
+    read) as the error page, not as plain text; nobody needs to be signed in to see it."""
+    status = exc.status_code if 400 <= exc.status_code < 600 else 500
+    message = HTTP_MESSAGES.get(status, str(exc.detail))
+    response = render(config, request, "error.html", status, error=ApiError(status, "", message))
+    if exc.headers:
+        response.headers.update({k: v for k, v in exc.headers.items() if k.lower() == "allow"})
+    return response
 
 
 def page(config: UiConfig, handler: Handler, *, admin: bool = False) -> Callable[..., Any]:

@@ -10,8 +10,11 @@ from urllib.parse import quote
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from tidegate.http.ui.client import ApiError
 from tidegate.http.ui.formtext import items
-from tidegate.http.ui.pages import Ui, UiConfig, action, page, redirect
+from tidegate.http.ui.pages import MAX_DIGITS, Ui, UiConfig, action, page, redirect, whole_number
+
+FORM_ERRORS = (400, 409, 422)  # a refused form comes back with the message and what was typed
 
 
 def seg(value: str) -> str:
@@ -21,6 +24,13 @@ def seg(value: str) -> str:
 
 def param(ui: Ui, name: str) -> str:
     return str(ui.request.path_params[name])
+
+
+def refusal(exc: ApiError, also: tuple[int, ...] = ()) -> str:
+    """The message of a refusal the form is shown again for; other errors go on up."""
+    if exc.status not in FORM_ERRORS + also:
+        raise exc
+    return exc.message
 
 
 # --- overview ---------------------------------------------------------------------------------
@@ -47,12 +57,24 @@ async def overview(ui: Ui) -> Response:
 # --- users ------------------------------------------------------------------------------------
 
 
-async def users(ui: Ui) -> Response:
+async def show_users(
+    ui: Ui, typed: dict[str, Any] | None = None, error: str | None = None, status: int = 200
+) -> Response:
     people = await ui.api.get("/users")
     groups = await ui.api.get("/groups")
     return ui.render(
-        "admin/users.html", nav="admin", users=people, groups=[g["name"] for g in groups]
+        "admin/users.html",
+        status=status,
+        nav="admin",
+        users=people,
+        groups=[g["name"] for g in groups],
+        typed=typed or {},
+        error=error,
     )
+
+
+async def users(ui: Ui) -> Response:
+    return await show_users(ui)
 
 
 async def create_user(ui: Ui) -> Response:
@@ -64,7 +86,12 @@ async def create_user(ui: Ui) -> Response:
     }
     if ui.field("email"):
         body["email"] = ui.field("email")
-    created = await ui.api.post("/users", body)
+    try:
+        created = await ui.api.post("/users", body)
+    except ApiError as exc:
+        typed = {k: v for k, v in body.items() if k != "password"}  # never echoed back
+        typed["email"] = ui.field("email")
+        return await show_users(ui, {"new": typed}, refusal(exc), exc.status)
     return redirect(ui, "/ui/admin/users", f"user {created['name']} created")
 
 
@@ -88,7 +115,11 @@ async def change_user(ui: Ui) -> Response:
 
 async def set_user_groups(ui: Ui) -> Response:
     name = param(ui, "name")
-    await ui.api.patch(f"/users/{seg(name)}", {"groups": items(ui.field("groups"))})
+    try:
+        await ui.api.patch(f"/users/{seg(name)}", {"groups": items(ui.field("groups"))})
+    except ApiError as exc:
+        typed = {"groups_of": name, "groups": ui.field("groups")}
+        return await show_users(ui, typed, refusal(exc), exc.status)
     return redirect(ui, "/ui/admin/users", f"groups of {name} changed")
 
 
@@ -101,9 +132,22 @@ async def delete_user(ui: Ui) -> Response:
 # --- groups -----------------------------------------------------------------------------------
 
 
-async def groups(ui: Ui) -> Response:
+async def show_groups(
+    ui: Ui, typed: dict[str, Any] | None = None, error: str | None = None, status: int = 200
+) -> Response:
     found = await ui.api.get("/groups")
-    return ui.render("admin/groups.html", nav="admin", groups=found)
+    return ui.render(
+        "admin/groups.html",
+        status=status,
+        nav="admin",
+        groups=found,
+        typed=typed or {},
+        error=error,
+    )
+
+
+async def groups(ui: Ui) -> Response:
+    return await show_groups(ui)
 
 
 async def create_group(ui: Ui) -> Response:
@@ -112,7 +156,11 @@ async def create_group(ui: Ui) -> Response:
         "description": ui.field("description") or None,
         "members": items(ui.field("members")),
     }
-    created = await ui.api.post("/groups", body)
+    try:
+        created = await ui.api.post("/groups", body)
+    except ApiError as exc:
+        typed = {key: ui.field(key) for key in ("name", "description", "members")}
+        return await show_groups(ui, {"new": typed}, refusal(exc), exc.status)
     return redirect(ui, "/ui/admin/groups", f"group {created['name']} created")
 
 
@@ -120,7 +168,12 @@ async def add_member(ui: Ui) -> Response:
     group, member = param(ui, "name"), ui.field("principal")
     if not member:
         return redirect(ui, "/ui/admin/groups", "name a user or service account to add")
-    await ui.api.put(f"/groups/{seg(group)}/members/{seg(member)}")
+    try:
+        await ui.api.put(f"/groups/{seg(group)}/members/{seg(member)}")
+    except ApiError as exc:
+        typed = {"member_of": group, "principal": member}
+        # 404: most often the typed name is nobody's; the page says so and keeps it
+        return await show_groups(ui, typed, refusal(exc, also=(404,)), exc.status)
     return redirect(ui, "/ui/admin/groups", f"{member} added to {group}")
 
 
@@ -139,9 +192,22 @@ async def delete_group(ui: Ui) -> Response:
 # --- service accounts -------------------------------------------------------------------------
 
 
-async def service_accounts(ui: Ui) -> Response:
+async def show_service_accounts(
+    ui: Ui, typed: dict[str, str] | None = None, error: str | None = None, status: int = 200
+) -> Response:
     robots = await ui.api.get("/service-accounts")
-    return ui.render("admin/service_accounts.html", nav="admin", accounts=robots)
+    return ui.render(
+        "admin/service_accounts.html",
+        status=status,
+        nav="admin",
+        accounts=robots,
+        typed=typed or {},
+        error=error,
+    )
+
+
+async def service_accounts(ui: Ui) -> Response:
+    return await show_service_accounts(ui)
 
 
 async def create_service_account(ui: Ui) -> Response:
@@ -150,7 +216,11 @@ async def create_service_account(ui: Ui) -> Response:
         "groups": items(ui.field("groups")),
         "description": ui.field("description") or None,
     }
-    created = await ui.api.post("/service-accounts", body)
+    try:
+        created = await ui.api.post("/service-accounts", body)
+    except ApiError as exc:
+        typed = {key: ui.field(key) for key in ("name", "groups", "description")}
+        return await show_service_accounts(ui, typed, refusal(exc), exc.status)
     return redirect(ui, "/ui/admin/service-accounts", f"service account {created['name']} created")
 
 
@@ -164,6 +234,12 @@ async def delete_service_account(ui: Ui) -> Response:
 
 
 async def tokens(ui: Ui) -> Response:
+    return await show_tokens(ui)
+
+
+async def show_tokens(
+    ui: Ui, typed: dict[str, str] | None = None, error: str | None = None, status: int = 200
+) -> Response:
     principal = ui.query("principal")
     found = await ui.api.get(
         "/tokens", principal=principal or None, all=None if principal else "true"
@@ -175,22 +251,29 @@ async def tokens(ui: Ui) -> Response:
     robots = [s["name"] for s in await ui.api.get("/service-accounts")]
     return ui.render(
         "admin/tokens.html",
+        status=status,
         nav="admin",
         tokens=found,
         principal=principal,
         show_revoked=show_revoked,
         principals=robots + people,
+        typed=typed or {},
+        error=error,
     )
 
 
 async def create_token(ui: Ui) -> Response:
     body: dict[str, Any] = {"name": ui.field("name"), "principal": ui.field("principal") or None}
     days = ui.field("expires_in_days")
-    if days:
-        if not days.isdigit():
-            return redirect(ui, "/ui/admin/tokens", "expires in: a whole number of days")
-        body["expires_in_days"] = int(days)
-    created = await ui.api.post("/tokens", body)
+    try:
+        if days:
+            body["expires_in_days"] = whole_number(
+                days, "expires in (days)", maximum=10**MAX_DIGITS - 1
+            )
+        created = await ui.api.post("/tokens", body)
+    except ApiError as exc:
+        typed = {key: ui.field(key) for key in ("name", "principal", "expires_in_days")}
+        return await show_tokens(ui, typed, refusal(exc), exc.status)
     # the only time the secret is on a page: this answer, never stored, never redirected to
     return ui.render("admin/token_created.html", nav="admin", created=created)
 

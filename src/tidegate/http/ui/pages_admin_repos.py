@@ -14,7 +14,15 @@ from starlette.routing import BaseRoute, Route
 
 from tidegate.http.ui.client import ApiError
 from tidegate.http.ui.formtext import FormError, document_text, items, lines, parse_document
-from tidegate.http.ui.pages import Ui, UiConfig, action, page, redirect
+from tidegate.http.ui.pages import (
+    MAX_DIGITS,
+    Ui,
+    UiConfig,
+    action,
+    page,
+    redirect,
+    whole_number,
+)
 from tidegate.http.ui.pages_admin import param, seg
 
 KINDS = ("local", "remote", "virtual")
@@ -65,16 +73,19 @@ def setting_value(setting: Setting, raw: str) -> Any:
     if setting.kind == "int" or (
         setting.kind == "text" and setting.name == "quota" and raw.isdigit()
     ):
-        if not raw.isdigit():
-            raise FormError(f"{setting.name}: a whole number (got {raw!r})")
-        return int(raw)
+        if not raw.isascii() or not raw.isdigit():
+            raise FormError(f"{setting.name}: a whole number (got {raw[:40]!r})")
+        try:
+            return whole_number(raw, setting.name, maximum=10**MAX_DIGITS - 1)
+        except ApiError as exc:
+            raise FormError(exc.message) from None
     if setting.kind == "seconds":
         try:
             seconds = float(raw)
         except ValueError:
             seconds = math.nan
         if not math.isfinite(seconds):
-            raise FormError(f"{setting.name}: a number of seconds (got {raw!r})")
+            raise FormError(f"{setting.name}: a number of seconds (got {raw[:40]!r})")
         return seconds
     return raw
 

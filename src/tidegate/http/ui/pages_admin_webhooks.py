@@ -11,8 +11,7 @@ from starlette.routing import BaseRoute, Route
 
 from tidegate.http.ui.client import ApiError
 from tidegate.http.ui.formtext import items
-from tidegate.http.ui.pages import Ui, UiConfig, action, page, redirect
-from tidegate.http.ui.pages_admin import param
+from tidegate.http.ui.pages import Ui, UiConfig, action, number_param, page, redirect
 from tidegate.services.events import EVENT_TYPES
 
 FORM_ERRORS = (400, 409, 422)
@@ -56,14 +55,14 @@ async def create_webhook(ui: Ui) -> Response:
 
 
 async def webhook(ui: Ui) -> Response:
-    hook_id = param(ui, "webhook_id")
+    hook_id = number_param(ui, "webhook_id", "webhook")
     hook = await ui.api.get(f"/webhooks/{hook_id}")
     deliveries = await ui.api.get(f"/webhooks/{hook_id}/deliveries", limit=100)
     return ui.render("admin/webhook.html", nav="admin", hook=hook, deliveries=deliveries)
 
 
 async def set_active(ui: Ui) -> Response:
-    hook_id = param(ui, "webhook_id")
+    hook_id = number_param(ui, "webhook_id", "webhook")
     active = ui.field("active") == "true"
     await ui.api.patch(f"/webhooks/{hook_id}", {"active": active})
     said = "enabled" if active else "paused"
@@ -71,13 +70,14 @@ async def set_active(ui: Ui) -> Response:
 
 
 async def delete_webhook(ui: Ui) -> Response:
-    hook_id = param(ui, "webhook_id")
+    hook_id = number_param(ui, "webhook_id", "webhook")
     await ui.api.delete(f"/webhooks/{hook_id}")
     return redirect(ui, "/ui/admin/webhooks", f"webhook {hook_id} deleted")
 
 
 async def redeliver(ui: Ui) -> Response:
-    hook_id, delivery_id = param(ui, "webhook_id"), param(ui, "delivery_id")
+    hook_id = number_param(ui, "webhook_id", "webhook")
+    delivery_id = number_param(ui, "delivery_id", "delivery")
     await ui.api.post(f"/webhooks/{hook_id}/deliveries/{delivery_id}/redeliver")
     return redirect(
         ui, f"/ui/admin/webhooks/{hook_id}", f"delivery {delivery_id} queued to be sent again"
@@ -91,12 +91,12 @@ def routes(config: UiConfig) -> list[BaseRoute]:
     def post(path: str, handler: Any) -> Route:
         return Route(path, action(config, handler, admin=True), methods=["POST"])
 
-    one = "/admin/webhooks/{webhook_id:int}"
+    one = "/admin/webhooks/{webhook_id}"  # a number: number_param (no :int, it takes any length)
     return [
         get("/admin/webhooks", webhooks),
         post("/admin/webhooks", create_webhook),
         get(one, webhook),
         post(one + "/active", set_active),
         post(one + "/delete", delete_webhook),
-        post(one + "/deliveries/{delivery_id:int}/redeliver", redeliver),
+        post(one + "/deliveries/{delivery_id}/redeliver", redeliver),
     ]

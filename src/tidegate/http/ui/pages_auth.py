@@ -14,7 +14,7 @@ from tidegate.auth import access_tokens
 from tidegate.http.auth import client_address
 from tidegate.http.ui import session
 from tidegate.http.ui.client import ApiClient, ApiError, Credentials
-from tidegate.http.ui.pages import Ui, UiConfig, action, render
+from tidegate.http.ui.pages import LOGIN_MESSAGES, Ui, UiConfig, action, render
 
 
 def _safe_next(target: str) -> str:
@@ -26,14 +26,15 @@ def _safe_next(target: str) -> str:
 
 def routes(config: UiConfig) -> list[Route]:
     async def login_form(request: Request, message: str = "", status: int = 200) -> Response:
-        nonce = session.new_login_nonce()
+        # another tab's sign-in form carries the cookie's nonce: keep it, so that form works
+        nonce = session.login_nonce_of(request) or session.new_login_nonce()
         response = render(
             config,
             request,
             "login.html",
             status,
             nonce=nonce,
-            message=message or request.query_params.get("m", ""),
+            message=message or LOGIN_MESSAGES.get(request.query_params.get("m", ""), ""),
             next=_safe_next(request.query_params.get("next", "/ui/")),
         )
         session.set_cookie(request, response, session.LOGIN_COOKIE, nonce, 3600)
@@ -56,7 +57,7 @@ def routes(config: UiConfig) -> list[Route]:
         try:
             me = await api.sign_in(username, password)
             if me.get("kind") != "user":
-                return await login_form(request, "service accounts cannot sign in here", 403)
+                return await login_form(request, LOGIN_MESSAGES["service-account"], 403)
             stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
             created = await api.request(
                 "POST",
@@ -90,7 +91,7 @@ def routes(config: UiConfig) -> list[Route]:
             # already revoked or expired: signing out still clears the cookie
             with contextlib.suppress(ApiError):
                 await ui.api.delete(f"/tokens/{parts.id}")
-        response = RedirectResponse("/ui/login?m=signed+out", status_code=303)
+        response = RedirectResponse("/ui/login?m=signed-out", status_code=303)
         session.clear_cookie(ui.request, response, session.COOKIE)
         return response
 

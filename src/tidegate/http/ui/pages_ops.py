@@ -13,7 +13,16 @@ from starlette.routing import BaseRoute, Route
 
 from tidegate.http.ui.client import ApiError
 from tidegate.http.ui.formtext import FormError, parse_document, pretty_json
-from tidegate.http.ui.pages import SECURITY_HEADERS, Ui, UiConfig, action, page, redirect
+from tidegate.http.ui.pages import (
+    MAX_DIGITS,
+    SECURITY_HEADERS,
+    Ui,
+    UiConfig,
+    action,
+    number_param,
+    page,
+    redirect,
+)
 from tidegate.http.ui.pages_admin import param, seg
 
 AUDIT_FILTERS = ("actor", "repo", "action", "outcome", "since", "until")
@@ -29,8 +38,11 @@ def audit_filters(ui: Ui) -> dict[str, str]:
 
 
 def audit_limit(ui: Ui) -> int:
-    raw = ui.query("limit")
-    return max(1, min(int(raw), MAX_LIMIT)) if raw.isdigit() else PAGE
+    """``?limit=`` within 1 to MAX_LIMIT (any larger number is MAX_LIMIT); not a number: PAGE."""
+    raw = ui.query("limit").strip()
+    if not raw.isascii() or not raw.isdigit():
+        return PAGE
+    return MAX_LIMIT if len(raw) > MAX_DIGITS else max(1, min(int(raw), MAX_LIMIT))
 
 
 async def audit(ui: Ui) -> Response:
@@ -144,7 +156,7 @@ async def trash(ui: Ui) -> Response:
 
 
 async def restore(ui: Ui) -> Response:
-    entry_id = param(ui, "entry_id")
+    entry_id = number_param(ui, "entry_id", "trash entry")
     done = await ui.api.post(f"/trash/{entry_id}/restore")
     entry = done["entry"]
     said = f"restored {entry['repository']}/{entry['image']}@{entry['digest'][:19]}"
@@ -164,5 +176,5 @@ def routes(config: UiConfig) -> list[BaseRoute]:
         Route("/cleanup/plans/{plan_id}", page(config, plan_detail), methods=["GET"]),
         Route("/cleanup/plans/{plan_id}/apply", action(config, apply_plan), methods=["POST"]),
         Route("/cleanup/trash", page(config, trash), methods=["GET"]),
-        Route("/cleanup/trash/{entry_id:int}/restore", action(config, restore), methods=["POST"]),
+        Route("/cleanup/trash/{entry_id}/restore", action(config, restore), methods=["POST"]),
     ]

@@ -17,6 +17,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from typing import Any
 
@@ -84,6 +85,12 @@ def csrf_token(credentials: Credentials) -> str:
 
 def new_login_nonce() -> str:
     return secrets.token_urlsafe(24)
+
+
+def login_nonce_of(request: Request) -> str | None:
+    """The sign-in nonce this browser already holds (one made by ``new_login_nonce``)."""
+    cookie = request.cookies.get(LOGIN_COOKIE, "")
+    return cookie if re.fullmatch(r"[A-Za-z0-9_-]{32}", cookie) else None
 
 
 def check_origin(request: Request) -> None:
