@@ -22,6 +22,7 @@ from tidegate.http.ui.browse_data import (
     bad_request,
     checked_image,
     checked_ref,
+    descriptor_size,
     is_digest,
     manifest_view,
     next_stage,
@@ -159,7 +160,10 @@ async def newest_ref(ui: Ui, key: str, image: str) -> str:
 
 async def config_of(ui: Ui, key: str, image: str, descriptor: dict[str, Any] | None) -> Any:
     """The image's config JSON when it is small (or None)."""
-    if not descriptor or int(descriptor.get("size", MAX_CONFIG_BYTES + 1)) > MAX_CONFIG_BYTES:
+    if not descriptor:
+        return None
+    size = descriptor_size(descriptor)
+    if size is None or size > MAX_CONFIG_BYTES:
         return None
     try:
         _, body = await ui.api.registry(f"{key}/{image}/blobs/{descriptor.get('digest')}")
