@@ -47,9 +47,16 @@ def checked_key(key: str) -> str:
     raise bad_request(f"{key[:80]!r} is not a repository key")
 
 
+MAX_PAGE = 100_000
+PAGE_RE = re.compile(r"[0-9]{1,6}")  # ASCII digits only, and short: int() of 5000 digits raises
+
+
 def page_number(ui: Ui) -> int:
-    raw = ui.query("page", "1")
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
+    """``?page=`` as 1..``MAX_PAGE``, or a 400 page (never an int() of unbounded text)."""
+    raw = ui.query("page", "1").strip() or "1"
+    if not PAGE_RE.fullmatch(raw) or not 0 < int(raw) <= MAX_PAGE:
+        raise bad_request(f"page {raw[:20]!r} is not a page number (1 to {MAX_PAGE})")
+    return int(raw)
 
 
 def image_url(key: str, image: str, ref: str | None = None) -> str:
