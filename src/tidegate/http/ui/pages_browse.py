@@ -282,6 +282,30 @@ def promotion_body(ui: Ui, key: str, image: str) -> dict[str, Any]:
     return body
 
 
+async def as_checked(ui: Ui, body: dict[str, Any], checked: str) -> dict[str, Any]:
+    """The promotion of the digest the user checked, not of whatever the tag names by now
+    (someone may have pushed the tag again between "Check gate" and "Promote").
+
+    A copy promotes the checked digest under the tag (``target_tag`` defaults to it). A move
+    must stay a move of the tag (by digest it would delete the manifest and its other tags
+    from the source), so it goes ahead only while the tag still names the checked digest."""
+    if not is_digest(checked_ref(checked)):
+        raise bad_request(f"{checked[:80]!r} is not a digest")
+    tag = str(body["tag"])
+    if body["mode"] == "copy":
+        rest = {k: v for k, v in body.items() if k != "tag"}
+        return {**rest, "digest": checked, "target_tag": body.get("target_tag") or tag}
+    now = (await manifest_at(ui, body["source"], body["image"], tag)).digest
+    if now != checked:
+        raise ApiError(
+            409,
+            "TAG_MOVED",
+            f"{body['source']}/{body['image']}:{tag} now names {now}, not {checked} whose gate"
+            " you checked; nothing was promoted. Check the gate again.",
+        )
+    return body
+
+
 async def promote(ui: Ui) -> Response:
     key = checked_key(ui.request.path_params["key"])
     image = checked_image(ui.request.path_params["image"])
@@ -293,7 +317,10 @@ async def promote(ui: Ui) -> Response:
     context: dict[str, Any] = {"nav": "repositories", "key": key, "image": image, "form": form}
     if ui.field("step") != "promote":
         record = await ui.api.post("/promotions", {**body, "dry_run": True})
+        form["checked"] = str(record["digest"])  # the confirm form promotes what was checked
         return ui.render("browse/promote_check.html", record=record, **context)
+    if ui.field("checked") and "tag" in body:
+        body = await as_checked(ui, body, ui.field("checked"))
     try:
         record = await ui.api.post("/promotions", body)
     except ApiError as exc:
