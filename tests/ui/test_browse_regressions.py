@@ -82,3 +82,70 @@ def test_a_move_whose_tag_moved_since_the_check_is_not_done(
     with site.api() as admin:
         r = admin.get(f"/v2/test/{name}/manifests/1.0", headers={"Accept": "*/*"})
     assert r.status_code == 404
+
+
+def test_the_image_page_through_the_virtual_docker_repository(
+    page: Page, site: Site, dana_api: httpx.Client
+) -> None:
+    name = unique()
+    _, digest = push_image(dana_api, f"docker/{name}", "1.0.0")  # pushes go to dev
+    sign_in(page, site, site.person("developers"))
+    response = page.goto(f"{site.url}/ui/image/docker/{name}?ref=1.0.0")
+    assert response is not None and response.status == 200
+    assert page.url == f"{site.url}/ui/image/dev/{name}?ref=1.0.0"
+    expect(page.get_by_role("status")).to_contain_text(
+        f"docker/{name}:1.0.0 is served by member dev"
+    )
+    expect(page.get_by_test_id("digest")).to_have_text(digest)
+    # without a reference: the newest tag, in the first member that holds the image
+    page.goto(f"{site.url}/ui/image/docker/{name}")
+    expect(page.get_by_test_id("digest")).to_have_text(digest)
+    response = page.goto(f"{site.url}/ui/image/docker/{name}?ref=9.9.9")
+    assert response is not None and response.status == 404
+    expect(page.get_by_test_id("error-message")).to_contain_text("no member of 'docker' serves")
+
+
+def test_an_image_of_an_unreachable_remote_is_an_error_page_not_a_500(
+    page: Page, site: Site
+) -> None:
+    key = f"far{unique('x').split('-')[1]}"
+    with site.api() as admin:
+        r = admin.post(
+            "/api/v1/repositories",
+            json={"key": key, "kind": "remote", "upstream": "http://127.0.0.1:9"},
+        )
+        assert r.status_code == 201, r.text
+    sign_in(page, site, site.admin)
+    response = page.goto(f"{site.url}/ui/image/{key}/library/nginx?ref=latest")
+    assert response is not None
+    assert response.status in (404, 502, 503, 504)
+    expect(page.get_by_test_id("error-message")).not_to_be_empty()
+
+
+def test_a_cached_image_of_a_remote_shows_while_its_upstream_is_offline(
+    page: Page, site: Site, dana_api: httpx.Client
+) -> None:
+    name = unique()
+    _, digest = push_image(dana_api, f"dev/{name}", "1.0")
+    key = f"mirror{unique('x').split('-')[1]}"
+    with site.api() as admin:
+        r = admin.post(
+            "/api/v1/repositories",
+            json={
+                "key": key,
+                "kind": "remote",
+                "upstream": site.url,  # this very server: its dev repository is the upstream
+                "upstream_username": site.admin.name,
+                "upstream_password": site.admin.password,
+            },
+        )
+        assert r.status_code == 201, r.text
+        r = admin.get(f"/v2/{key}/dev/{name}/manifests/1.0", headers={"Accept": "*/*"})
+        assert r.status_code == 200, r.text  # now cached
+        r = admin.patch(f"/api/v1/repositories/{key}", json={"offline": True})
+        assert r.status_code == 200, r.text
+    sign_in(page, site, site.admin)
+    response = page.goto(f"{site.url}/ui/image/{key}/dev/{name}?ref=1.0")
+    assert response is not None and response.status == 200
+    expect(page.get_by_test_id("digest")).to_have_text(digest)
+    expect(page.get_by_text("properties are kept on images in local repositories")).to_be_visible()

@@ -206,25 +206,33 @@ async def manifest_at(ui: Ui, key: str, image: str, ref: str) -> ManifestView:
     return manifest_view(digest, headers.get("content-type", ""), body)
 
 
-async def about_image(ui: Ui, key: str, image: str, view: ManifestView) -> dict[str, Any]:
-    """What the image page shows of the manifest: config, tags, properties, referrers,
-    lineage."""
+async def about_image(
+    ui: Ui, repo: dict[str, Any], image: str, view: ManifestView
+) -> dict[str, Any]:
+    """What the image page shows of the manifest: config, tags, properties (only a local
+    repository has them: a remote one's cache has none), referrers, lineage."""
+    key = repo["key"]
     tags = await ui.api.get("/search", repo=key, image=image, limit=PAGE_SIZE)
     here = [t for t in tags["items"] if t["image"] == image]
     where = {"repo": key, "image": image, "reference": view.digest}
+    local = repo["kind"] == "local"
     return {
         "image_config": None if view.is_index else await config_of(ui, key, image, view.config),
         "tags": here,
         "more_tags": tags["next"] is not None,
         "this_tags": [t["tag"] for t in here if t["digest"] == view.digest and t["tag"]],
-        "properties": (await ui.api.get("/properties", **where))["properties"],
+        "properties": (await ui.api.get("/properties", **where))["properties"] if local else None,
         "referrers": await referrers_of(ui, key, image, view.digest),
         "lineage": await ui.api.get("/promotions", digest=view.digest),
     }
 
 
-async def what_i_may_do(ui: Ui, key: str, image: str, digest: str) -> dict[str, Any]:
-    """The user's actions on the image, promote targets, and the gate toward the next stage."""
+async def what_i_may_do(ui: Ui, repo: dict[str, Any], image: str, digest: str) -> dict[str, Any]:
+    """The user's actions on the image, promote targets, and the gate toward the next stage
+    (only from a local repository: the API promotes and annotates nothing else)."""
+    key = repo["key"]
+    if repo["kind"] != "local":
+        return {"actions": [], "targets": [], "next_stage": None, "gate": None}
     repos = await ui.api.get("/repositories")
     after = next_stage(stage_repositories(repos), key)
     mine = await ui.api.get("/me/permissions", repo=key, image=image)
@@ -236,10 +244,32 @@ async def what_i_may_do(ui: Ui, key: str, image: str, digest: str) -> dict[str, 
     }
 
 
+async def served_by(ui: Ui, repo: dict[str, Any], image: str, ref: str) -> tuple[str, str]:
+    """The member of a virtual repository that serves ``image`` (at ``ref``, else anywhere),
+    and the reference to show there; a 404 ``ApiError`` when none does."""
+    key = repo["key"]
+    if ref:
+        found = await ui.api.get(f"/repositories/{key}/resolve", image=image, reference=ref)
+        if found["served_by"]:
+            return str(found["served_by"]), ref
+        raise ApiError(404, "MANIFEST_UNKNOWN", f"no member of {key!r} serves {image}:{ref}")
+    for member in repo.get("options", {}).get("members") or []:
+        try:
+            return str(member), await newest_ref(ui, str(member), image)
+        except ApiError:
+            continue  # not there, or not readable: the next member
+    raise ApiError(404, "NAME_UNKNOWN", f"no member of {key!r} holds {image!r}")
+
+
 async def image_page(ui: Ui) -> Response:
     key = checked_key(ui.request.path_params["key"])
     image = checked_image(ui.request.path_params["image"])
     repo = await ui.api.get(f"/repositories/{key}")
+    if repo["kind"] == "virtual":  # it holds nothing itself: show the member's image
+        ref = checked_ref(ui.query("ref")) if ui.query("ref") else ""
+        member, shown = await served_by(ui, repo, image, ref)
+        note = f"{key}/{image}{':' + ref if ref else ''} is served by member {member}."
+        return redirect(ui, image_url(member, image, shown), note)
     ref = checked_ref(ui.query("ref")) if ui.query("ref") else await newest_ref(ui, key, image)
     view = await manifest_at(ui, key, image, ref)
     pull_ref = view.digest if is_digest(ref) else ref
@@ -252,8 +282,8 @@ async def image_page(ui: Ui) -> Response:
         view=view,
         pulls=pull_commands(ui.registry_host, key, image, pull_ref),
         image_url=image_url,
-        **await about_image(ui, key, image, view),
-        **await what_i_may_do(ui, key, image, view.digest),
+        **await about_image(ui, repo, image, view),
+        **await what_i_may_do(ui, repo, image, view.digest),
     )
 
 
