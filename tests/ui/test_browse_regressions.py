@@ -122,6 +122,24 @@ def test_an_image_of_an_unreachable_remote_is_an_error_page_not_a_500(
     expect(page.get_by_test_id("error-message")).not_to_be_empty()
 
 
+def test_the_copy_button_gets_its_label_back_after_two_quick_clicks(
+    page: Page, site: Site, dana_api: httpx.Client
+) -> None:
+    name = unique()
+    push_image(dana_api, f"dev/{name}", "1.0")
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    sign_in(page, site, site.person("developers"))
+    page.goto(f"{site.url}/ui/image/dev/{name}?ref=1.0")
+    button = page.get_by_role("button", name="Copy the docker command")
+    button.click()
+    expect(button).to_have_text("Copied")
+    button.click()
+    expect(button).to_have_text("Copied")
+    expect(button).to_have_text("Copy", timeout=5_000)
+    page.wait_for_timeout(2_000)
+    expect(button).to_have_text("Copy")
+
+
 def test_a_cached_image_of_a_remote_shows_while_its_upstream_is_offline(
     page: Page, site: Site, dana_api: httpx.Client
 ) -> None:
