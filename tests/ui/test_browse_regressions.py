@@ -140,6 +140,23 @@ def test_the_copy_button_gets_its_label_back_after_two_quick_clicks(
     expect(button).to_have_text("Copy")
 
 
+def test_removing_a_property_that_is_gone_says_so(
+    page: Page, site: Site, dana_api: httpx.Client
+) -> None:
+    name = unique()
+    push_image(dana_api, f"dev/{name}", "1.0")
+    where = {"repo": "dev", "image": name, "reference": "1.0"}
+    r = dana_api.patch("/api/v1/properties", params=where, json={"build.branch": ["main"]})
+    assert r.status_code == 200, r.text
+    sign_in(page, site, site.person("developers"))
+    page.goto(f"{site.url}/ui/image/dev/{name}?ref=1.0")
+    # someone else removes it while the page is open
+    assert dana_api.delete("/api/v1/properties", params={**where, "key": "build.branch"}).is_success
+    page.get_by_role("button", name="Remove build.branch").click()
+    expect(page.get_by_role("status")).to_contain_text("No property build.branch")
+    expect(page.get_by_role("status")).not_to_contain_text("Removed")
+
+
 def test_a_cached_image_of_a_remote_shows_while_its_upstream_is_offline(
     page: Page, site: Site, dana_api: httpx.Client
 ) -> None:

@@ -374,11 +374,16 @@ async def change_properties(ui: Ui) -> Response:
     name = ui.field("key")
     if not name:
         raise bad_request("give a property key")
+    current = await ui.api.get("/properties", **where)
     if ui.field("op") == "remove":
-        await ui.api.delete("/properties", **where, key=name)
-        message = f"Removed {name}"
+        if name in current["properties"]:
+            await ui.api.delete("/properties", **where, key=name)
+            message = f"Removed {name}"
+        else:  # nothing to remove (or someone removed it meanwhile): say so, not "Removed"
+            message = f"No property {name} on this image: nothing was removed"
     else:
-        current = await ui.api.get("/properties", **where)
+        # PATCH replaces the key's whole list and the API has no add-one-value operation, so
+        # two people adding a value at the same moment may lose one
         values = list(current["properties"].get(name, []))
         value = ui.field("value")
         if value not in values:
