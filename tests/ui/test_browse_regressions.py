@@ -55,33 +55,38 @@ def check_gate(page: Page, site: Site, name: str, mode: str) -> None:
     page.get_by_role("button", name="Check gate").click()
 
 
-def test_promote_promotes_the_digest_that_was_checked(
+@pytest.mark.parametrize("mode", ["copy", "move"])
+def test_promote_does_not_promote_an_image_other_than_the_one_checked(
+    page: Page, site: Site, dana_api: httpx.Client, mode: str
+) -> None:
+    name = unique("toctou/app")
+    _, checked = push_image(dana_api, f"dev/{name}", "1.0")
+    check_gate(page, site, name, mode)
+    expect(page.get_by_text(checked)).to_be_visible()
+    _, pushed_later = push_image(dana_api, f"dev/{name}", "1.0")  # the tag moves meanwhile
+    page.get_by_role("button", name="Promote").click()
+    message = page.get_by_test_id("error-message")
+    expect(message).to_contain_text(f"now names {pushed_later}, not {checked}")
+    expect(message).to_contain_text("nothing was promoted")
+    with site.api() as admin:
+        r = admin.get(f"/v2/test/{name}/manifests/1.0", headers={"Accept": "*/*"})
+        assert r.status_code == 404
+        # the image still there is the one pushed later, under its tag
+        r = admin.get(f"/v2/dev/{name}/manifests/1.0", headers={"Accept": "*/*"})
+        assert r.headers["docker-content-digest"] == pushed_later
+
+
+def test_promote_after_a_check_promotes_the_tag_with_the_checked_digest(
     page: Page, site: Site, dana_api: httpx.Client
 ) -> None:
     name = unique("toctou/app")
     _, checked = push_image(dana_api, f"dev/{name}", "1.0")
     check_gate(page, site, name, "copy")
-    expect(page.get_by_text(checked)).to_be_visible()
-    _, pushed_later = push_image(dana_api, f"dev/{name}", "1.0")  # the tag moves meanwhile
     page.get_by_role("button", name="Promote").click()
     expect(page.get_by_role("heading", name="Promoted to test")).to_be_visible()
-    with site.api() as admin:
-        r = admin.get(f"/v2/test/{name}/manifests/1.0", headers={"Accept": "*/*"})
-    assert r.headers["docker-content-digest"] == checked != pushed_later
-
-
-def test_a_move_whose_tag_moved_since_the_check_is_not_done(
-    page: Page, site: Site, dana_api: httpx.Client
-) -> None:
-    name = unique("toctou/app")
-    push_image(dana_api, f"dev/{name}", "1.0")
-    check_gate(page, site, name, "move")
-    push_image(dana_api, f"dev/{name}", "1.0")
-    page.get_by_role("button", name="Promote").click()
-    expect(page.get_by_test_id("error-message")).to_contain_text("nothing was promoted")
-    with site.api() as admin:
-        r = admin.get(f"/v2/test/{name}/manifests/1.0", headers={"Accept": "*/*"})
-    assert r.status_code == 404
+    page.get_by_role("link", name=f"test/{name}:1.0").click()
+    expect(page.get_by_test_id("digest")).to_have_text(checked)
+    expect(page.locator("tr.lineage-step")).to_contain_text(f"dev/{name}:1.0")
 
 
 def test_the_image_page_through_the_virtual_docker_repository(

@@ -312,28 +312,14 @@ def promotion_body(ui: Ui, key: str, image: str) -> dict[str, Any]:
     return body
 
 
-async def as_checked(ui: Ui, body: dict[str, Any], checked: str) -> dict[str, Any]:
-    """The promotion of the digest the user checked, not of whatever the tag names by now
-    (someone may have pushed the tag again between "Check gate" and "Promote").
-
-    A copy promotes the checked digest under the tag (``target_tag`` defaults to it). A move
-    must stay a move of the tag (by digest it would delete the manifest and its other tags
-    from the source), so it goes ahead only while the tag still names the checked digest."""
+def as_checked(body: dict[str, Any], checked: str) -> dict[str, Any]:
+    """The promotion of the tag only while it still names the digest whose gate the user
+    checked: someone may have pushed the tag again between "Check gate" and "Promote". The
+    API checks it in the promotion's transaction (409, nothing promoted, when the tag moved);
+    the lineage keeps the tag, and a move stays a move of the tag."""
     if not is_digest(checked_ref(checked)):
         raise bad_request(f"{checked[:80]!r} is not a digest")
-    tag = str(body["tag"])
-    if body["mode"] == "copy":
-        rest = {k: v for k, v in body.items() if k != "tag"}
-        return {**rest, "digest": checked, "target_tag": body.get("target_tag") or tag}
-    now = (await manifest_at(ui, body["source"], body["image"], tag)).digest
-    if now != checked:
-        raise ApiError(
-            409,
-            "TAG_MOVED",
-            f"{body['source']}/{body['image']}:{tag} now names {now}, not {checked} whose gate"
-            " you checked; nothing was promoted. Check the gate again.",
-        )
-    return body
+    return {**body, "digest": checked}
 
 
 async def promote(ui: Ui) -> Response:
@@ -350,10 +336,13 @@ async def promote(ui: Ui) -> Response:
         form["checked"] = str(record["digest"])  # the confirm form promotes what was checked
         return ui.render("browse/promote_check.html", record=record, **context)
     if ui.field("checked") and "tag" in body:
-        body = await as_checked(ui, body, ui.field("checked"))
+        body = as_checked(body, ui.field("checked"))
     try:
         record = await ui.api.post("/promotions", body)
     except ApiError as exc:
+        if exc.code == "CONFLICT" and isinstance(exc.detail, dict) and "expected" in exc.detail:
+            message = f"{exc.message}. Check the gate again for what the tag names now."
+            raise ApiError(409, exc.code, message, exc.detail) from exc
         if exc.code != "GATE_REFUSED":
             raise
         detail = exc.detail if isinstance(exc.detail, dict) else {}
