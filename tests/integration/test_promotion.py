@@ -485,6 +485,38 @@ def test_move_and_copy(ci: httpx.Client, dave: httpx.Client) -> None:
     assert manifest(dave, name, "copy-me").status_code == 200
 
 
+def test_a_tag_with_a_digest_promotes_only_while_the_tag_names_it(
+    ci: httpx.Client, dave: httpx.Client
+) -> None:
+    """What a client checked (a dry run by tag answers the digest) is what is promoted: the
+    tag pushed again since is a 409 and nothing moves; else the tag is promoted as usual and
+    the record keeps it."""
+    img = unique()
+    name = f"dev/{img}"
+    _, checked = image(dave, name, "1.0")
+    r = promote(ci, source="dev", target="test", image=img, tag="1.0", dry_run=True)
+    assert r.status_code == 200 and r.json()["digest"] == checked
+    _, later = image(dave, name, "1.0")
+    for mode in ("copy", "move"):
+        r = promote(
+            ci, source="dev", target="test", image=img, tag="1.0", digest=checked, mode=mode
+        )
+        assert r.status_code == 409, r.text
+        assert r.json()["code"] == "CONFLICT"
+        assert r.json()["detail"] == {"tag": "1.0", "digest": later, "expected": checked}
+        assert manifest(ci, f"test/{img}", "1.0").status_code == 404
+        assert manifest(dave, name, "1.0").headers["docker-content-digest"] == later
+    lineage = ci.get("/api/v1/promotions", params={"repo": "test", "image": img}).json()
+    assert lineage == []  # not a gate refusal: nothing was attempted, nothing is recorded
+
+    r = promote(ci, source="dev", target="test", image=img, tag="1.0", digest=later, mode="move")
+    assert r.status_code == 201, r.text
+    assert r.json()["tag"] == "1.0" and r.json()["digest"] == later
+    assert manifest(ci, f"test/{img}", "1.0").headers["docker-content-digest"] == later
+    assert manifest(dave, name, "1.0").status_code == 404  # a move of the tag: the tag goes
+    assert manifest(dave, name, later).status_code == 200  # ...the manifest stays
+
+
 def test_retag_and_untagged_arrival(ci: httpx.Client, dave: httpx.Client) -> None:
     img = unique()
     raw, digest = image(dave, f"dev/{img}", "build-17")
@@ -618,6 +650,8 @@ def test_unknown_source_and_bad_requests(admin: httpx.Client, ci: httpx.Client) 
     r = promote(ci, source="dev", target="test", image=img)
     assert r.status_code == 400
     r = promote(ci, source="dev", target="test", image=img, tag="1", digest="sha256:" + "0" * 64)
+    assert r.status_code == 404  # tag and digest together: the tag must exist (and name it)
+    r = promote(ci, source="dev", target="test", image=img, tag="1", digest="sha256:" + "0" * 6)
     assert r.status_code == 400
     r = promote(ci, source="dev", target="test", image=img, tag="1", mode="teleport")
     assert r.status_code == 422

@@ -106,8 +106,10 @@ def _utc(value: datetime) -> datetime:
 
 
 def _validated(req: PromotionRequest) -> PromotionRequest:
-    if (req.tag is None) == (req.digest is None):
-        raise InvalidRequest("give exactly one of tag or digest")
+    if req.tag is None and req.digest is None:
+        raise InvalidRequest(
+            "give a tag or a digest (or both: the tag, which must still name that digest)"
+        )
     if req.mode not in MODES:
         raise InvalidRequest(f"mode must be copy or move, not {req.mode!r}")
     tag = validate_tag(req.tag) if req.tag is not None else None
@@ -206,6 +208,13 @@ class PromotionService:
         if target_repo is None or source_repo is None:
             raise NotFound("the repository was deleted meanwhile")
         root = find_manifest(conn, src, req.tag or req.digest or "")
+        if req.tag is not None and req.digest is not None and root.digest != req.digest:
+            # the caller checked one image and the tag was pushed again since: promote nothing
+            raise Conflict(
+                f"tag {req.tag!r} of {src.name} now names {root.digest}, not {req.digest};"
+                " nothing was promoted",
+                detail={"tag": req.tag, "digest": root.digest, "expected": req.digest},
+            )
         closure = walk(conn, src, root, req.include_referrers)
         if not req.dry_run:  # a GC sweeping any of these runs wholly before or after
             gc_q.lock_digests(conn, [*closure.blobs, *closure.manifests])

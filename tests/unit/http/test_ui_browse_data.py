@@ -19,6 +19,7 @@ from tidegate.http.ui.browse_data import (
     stage_repositories,
 )
 from tidegate.http.ui.client import ApiError
+from tidegate.http.ui.render import environment, human_size
 
 DIGEST = "sha256:" + "a" * 64
 
@@ -141,3 +142,40 @@ def test_pull_commands_by_tag_and_by_digest() -> None:
         ("containerd", "ctr images pull reg:5000/prod/shop/cart:1.4.0"),
     ]
     assert pull_commands("h", "dev", "a", DIGEST)[0][1] == f"docker pull h/dev/a@{DIGEST}"
+
+
+def test_a_manifest_with_sizes_that_are_not_numbers_has_a_size_anyway() -> None:
+    image = manifest_view(
+        DIGEST,
+        "",
+        {"config": {"digest": DIGEST, "size": "ten"}, "layers": [{"size": 100}, {"size": None}]},
+    )
+    assert image.size == 100
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (0, "0 B"),
+        (1023, "1023 B"),
+        (1536, "1.5 KiB"),
+        (10 * 1024**3, "10.0 GiB"),
+        (3 * 1024**6, "3.0 EiB"),
+        (10**400, "more than 100000000000000 EiB"),  # no float holds it
+        (1e300, "more than 100000000000000 EiB"),
+        (-1, "—"),
+        ("10GiB", "—"),
+        (None, "—"),
+        (True, "—"),
+        (float("nan"), "—"),
+        (float("inf"), "—"),
+    ],
+)
+def test_a_size_of_any_json_value_is_shown_without_raising(value: Any, shown: str) -> None:
+    assert human_size(value) == shown
+
+
+def test_the_settings_of_a_repository_with_a_400_digit_quota_render() -> None:
+    settings = environment().get_template("browse/_settings.html")
+    text = settings.render(r={"kind": "local", "options": {"quota": int("9" * 400)}})
+    assert "quota more than 100000000000000 EiB" in text

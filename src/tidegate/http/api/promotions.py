@@ -18,8 +18,10 @@ router = APIRouter(prefix="/api/v1/promotions", tags=["promotions"])
 
 
 class Promote(Strict):
-    """Exactly one of ``tag`` and ``digest``. ``target_image`` defaults to ``image``,
-    ``target_tag`` to ``tag`` (a promotion by digest without one arrives untagged)."""
+    """``tag``, ``digest``, or both: the tag, which must still name that digest when the
+    promotion runs (else 409 ``CONFLICT``, nothing promoted) — so a client promotes exactly
+    what it checked, and the lineage keeps the tag. ``target_image`` defaults to ``image``,
+    ``target_tag`` to ``tag`` (a promotion by digest alone without one arrives untagged)."""
 
     source: str
     target: str

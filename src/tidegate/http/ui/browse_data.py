@@ -181,7 +181,14 @@ class ManifestView:
     @property
     def size(self) -> int:
         parts = [*self.layers, *([self.config] if self.config else [])]
-        return sum(int(p.get("size", 0)) for p in parts)
+        return sum(descriptor_size(p) or 0 for p in parts)
+
+
+def descriptor_size(descriptor: dict[str, Any]) -> int | None:
+    """A descriptor's ``size`` when it is a whole number (a manifest is the pusher's JSON: an
+    ``int()`` of whatever it holds could raise)."""
+    size = descriptor.get("size")
+    return size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None
 
 
 def _descriptors(value: Any) -> list[dict[str, Any]]:

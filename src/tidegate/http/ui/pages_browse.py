@@ -22,6 +22,7 @@ from tidegate.http.ui.browse_data import (
     bad_request,
     checked_image,
     checked_ref,
+    descriptor_size,
     is_digest,
     manifest_view,
     next_stage,
@@ -46,9 +47,16 @@ def checked_key(key: str) -> str:
     raise bad_request(f"{key[:80]!r} is not a repository key")
 
 
+MAX_PAGE = 100_000
+PAGE_RE = re.compile(r"[0-9]{1,6}")  # ASCII digits only, and short: int() of 5000 digits raises
+
+
 def page_number(ui: Ui) -> int:
-    raw = ui.query("page", "1")
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
+    """``?page=`` as 1..``MAX_PAGE``, or a 400 page (never an int() of unbounded text)."""
+    raw = ui.query("page", "1").strip() or "1"
+    if not PAGE_RE.fullmatch(raw) or not 0 < int(raw) <= MAX_PAGE:
+        raise bad_request(f"page {raw[:20]!r} is not a page number (1 to {MAX_PAGE})")
+    return int(raw)
 
 
 def image_url(key: str, image: str, ref: str | None = None) -> str:
@@ -159,7 +167,10 @@ async def newest_ref(ui: Ui, key: str, image: str) -> str:
 
 async def config_of(ui: Ui, key: str, image: str, descriptor: dict[str, Any] | None) -> Any:
     """The image's config JSON when it is small (or None)."""
-    if not descriptor or int(descriptor.get("size", MAX_CONFIG_BYTES + 1)) > MAX_CONFIG_BYTES:
+    if not descriptor:
+        return None
+    size = descriptor_size(descriptor)
+    if size is None or size > MAX_CONFIG_BYTES:
         return None
     try:
         _, body = await ui.api.registry(f"{key}/{image}/blobs/{descriptor.get('digest')}")
@@ -195,25 +206,33 @@ async def manifest_at(ui: Ui, key: str, image: str, ref: str) -> ManifestView:
     return manifest_view(digest, headers.get("content-type", ""), body)
 
 
-async def about_image(ui: Ui, key: str, image: str, view: ManifestView) -> dict[str, Any]:
-    """What the image page shows of the manifest: config, tags, properties, referrers,
-    lineage."""
+async def about_image(
+    ui: Ui, repo: dict[str, Any], image: str, view: ManifestView
+) -> dict[str, Any]:
+    """What the image page shows of the manifest: config, tags, properties (only a local
+    repository has them: a remote one's cache has none), referrers, lineage."""
+    key = repo["key"]
     tags = await ui.api.get("/search", repo=key, image=image, limit=PAGE_SIZE)
     here = [t for t in tags["items"] if t["image"] == image]
     where = {"repo": key, "image": image, "reference": view.digest}
+    local = repo["kind"] == "local"
     return {
         "image_config": None if view.is_index else await config_of(ui, key, image, view.config),
         "tags": here,
         "more_tags": tags["next"] is not None,
         "this_tags": [t["tag"] for t in here if t["digest"] == view.digest and t["tag"]],
-        "properties": (await ui.api.get("/properties", **where))["properties"],
+        "properties": (await ui.api.get("/properties", **where))["properties"] if local else None,
         "referrers": await referrers_of(ui, key, image, view.digest),
         "lineage": await ui.api.get("/promotions", digest=view.digest),
     }
 
 
-async def what_i_may_do(ui: Ui, key: str, image: str, digest: str) -> dict[str, Any]:
-    """The user's actions on the image, promote targets, and the gate toward the next stage."""
+async def what_i_may_do(ui: Ui, repo: dict[str, Any], image: str, digest: str) -> dict[str, Any]:
+    """The user's actions on the image, promote targets, and the gate toward the next stage
+    (only from a local repository: the API promotes and annotates nothing else)."""
+    key = repo["key"]
+    if repo["kind"] != "local":
+        return {"actions": [], "targets": [], "next_stage": None, "gate": None}
     repos = await ui.api.get("/repositories")
     after = next_stage(stage_repositories(repos), key)
     mine = await ui.api.get("/me/permissions", repo=key, image=image)
@@ -225,10 +244,32 @@ async def what_i_may_do(ui: Ui, key: str, image: str, digest: str) -> dict[str, 
     }
 
 
+async def served_by(ui: Ui, repo: dict[str, Any], image: str, ref: str) -> tuple[str, str]:
+    """The member of a virtual repository that serves ``image`` (at ``ref``, else anywhere),
+    and the reference to show there; a 404 ``ApiError`` when none does."""
+    key = repo["key"]
+    if ref:
+        found = await ui.api.get(f"/repositories/{key}/resolve", image=image, reference=ref)
+        if found["served_by"]:
+            return str(found["served_by"]), ref
+        raise ApiError(404, "MANIFEST_UNKNOWN", f"no member of {key!r} serves {image}:{ref}")
+    for member in repo.get("options", {}).get("members") or []:
+        try:
+            return str(member), await newest_ref(ui, str(member), image)
+        except ApiError:
+            continue  # not there, or not readable: the next member
+    raise ApiError(404, "NAME_UNKNOWN", f"no member of {key!r} holds {image!r}")
+
+
 async def image_page(ui: Ui) -> Response:
     key = checked_key(ui.request.path_params["key"])
     image = checked_image(ui.request.path_params["image"])
     repo = await ui.api.get(f"/repositories/{key}")
+    if repo["kind"] == "virtual":  # it holds nothing itself: show the member's image
+        ref = checked_ref(ui.query("ref")) if ui.query("ref") else ""
+        member, shown = await served_by(ui, repo, image, ref)
+        note = f"{key}/{image}{':' + ref if ref else ''} is served by member {member}."
+        return redirect(ui, image_url(member, image, shown), note)
     ref = checked_ref(ui.query("ref")) if ui.query("ref") else await newest_ref(ui, key, image)
     view = await manifest_at(ui, key, image, ref)
     pull_ref = view.digest if is_digest(ref) else ref
@@ -241,8 +282,8 @@ async def image_page(ui: Ui) -> Response:
         view=view,
         pulls=pull_commands(ui.registry_host, key, image, pull_ref),
         image_url=image_url,
-        **await about_image(ui, key, image, view),
-        **await what_i_may_do(ui, key, image, view.digest),
+        **await about_image(ui, repo, image, view),
+        **await what_i_may_do(ui, repo, image, view.digest),
     )
 
 
@@ -271,6 +312,16 @@ def promotion_body(ui: Ui, key: str, image: str) -> dict[str, Any]:
     return body
 
 
+def as_checked(body: dict[str, Any], checked: str) -> dict[str, Any]:
+    """The promotion of the tag only while it still names the digest whose gate the user
+    checked: someone may have pushed the tag again between "Check gate" and "Promote". The
+    API checks it in the promotion's transaction (409, nothing promoted, when the tag moved);
+    the lineage keeps the tag, and a move stays a move of the tag."""
+    if not is_digest(checked_ref(checked)):
+        raise bad_request(f"{checked[:80]!r} is not a digest")
+    return {**body, "digest": checked}
+
+
 async def promote(ui: Ui) -> Response:
     key = checked_key(ui.request.path_params["key"])
     image = checked_image(ui.request.path_params["image"])
@@ -282,10 +333,16 @@ async def promote(ui: Ui) -> Response:
     context: dict[str, Any] = {"nav": "repositories", "key": key, "image": image, "form": form}
     if ui.field("step") != "promote":
         record = await ui.api.post("/promotions", {**body, "dry_run": True})
+        form["checked"] = str(record["digest"])  # the confirm form promotes what was checked
         return ui.render("browse/promote_check.html", record=record, **context)
+    if ui.field("checked") and "tag" in body:
+        body = as_checked(body, ui.field("checked"))
     try:
         record = await ui.api.post("/promotions", body)
     except ApiError as exc:
+        if exc.code == "CONFLICT" and isinstance(exc.detail, dict) and "expected" in exc.detail:
+            message = f"{exc.message}. Check the gate again for what the tag names now."
+            raise ApiError(409, exc.code, message, exc.detail) from exc
         if exc.code != "GATE_REFUSED":
             raise
         detail = exc.detail if isinstance(exc.detail, dict) else {}
@@ -306,11 +363,16 @@ async def change_properties(ui: Ui) -> Response:
     name = ui.field("key")
     if not name:
         raise bad_request("give a property key")
+    current = await ui.api.get("/properties", **where)
     if ui.field("op") == "remove":
-        await ui.api.delete("/properties", **where, key=name)
-        message = f"Removed {name}"
+        if name in current["properties"]:
+            await ui.api.delete("/properties", **where, key=name)
+            message = f"Removed {name}"
+        else:  # nothing to remove (or someone removed it meanwhile): say so, not "Removed"
+            message = f"No property {name} on this image: nothing was removed"
     else:
-        current = await ui.api.get("/properties", **where)
+        # PATCH replaces the key's whole list and the API has no add-one-value operation, so
+        # two people adding a value at the same moment may lose one
         values = list(current["properties"].get(name, []))
         value = ui.field("value")
         if value not in values:

@@ -5,9 +5,12 @@ document.addEventListener("click", (event) => {
   if (!button) return;
   const text = button.getAttribute("data-copy");
   const done = () => {
-    const label = button.textContent;
+    // the label is kept once, before the first "Copied": a second click within 1.5 s would
+    // otherwise read "Copied" as the label and leave it there for good
+    if (!button.dataset.label) button.dataset.label = button.textContent;
     button.textContent = "Copied";
-    setTimeout(() => { button.textContent = label; }, 1500);
+    clearTimeout(Number(button.dataset.timer));
+    button.dataset.timer = String(setTimeout(() => { button.textContent = button.dataset.label; }, 1500));
   };
   if (navigator.clipboard && window.isSecureContext) {
     navigator.clipboard.writeText(text).then(done, () => {});
