@@ -18,6 +18,7 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from tidegate.http.auth import client_address
@@ -202,18 +203,32 @@ def http_error_page(config: UiConfig, request: Request, exc: HTTPException) -> H
     return response
 
 
+async def _serve(
+    request: Request, config: UiConfig, handler: Handler, admin: bool, is_form: bool
+) -> Response:
+    """Load the signed-in user; for a form, read it and check its CSRF token; refuse a
+    non-admin where ``admin``; run ``handler``, its API errors as the error page."""
+    loaded = await _load(request, config)
+    if isinstance(loaded, Response):
+        return loaded
+    ui = loaded
+    if is_form:
+        ui.form = await request.form(max_files=0, max_fields=200)
+        try:
+            session.check_csrf(request, ui.credentials, ui.form.get("csrf"))
+        except session.CsrfRefused as exc:
+            return error_page(ui, ApiError(403, "DENIED", str(exc)))
+    if admin and not ui.is_admin:
+        return error_page(ui, ApiError(403, "DENIED", "this page is for administrators"))
+    try:
+        return await handler(ui)
+    except ApiError as exc:
+        return error_page(ui, exc)
+
+
 def page(config: UiConfig, handler: Handler, *, admin: bool = False) -> Callable[..., Any]:
     async def endpoint(request: Request) -> Response:
-        loaded = await _load(request, config)
-        if isinstance(loaded, Response):
-            return loaded
-        ui = loaded
-        if admin and not ui.is_admin:
-            return error_page(ui, ApiError(403, "DENIED", "this page is for administrators"))
-        try:
-            return await handler(ui)
-        except ApiError as exc:
-            return error_page(ui, exc)
+        return await _serve(request, config, handler, admin, is_form=False)
 
     return endpoint
 
@@ -222,20 +237,21 @@ def action(config: UiConfig, handler: Handler, *, admin: bool = False) -> Callab
     """A form post: refused with 403 unless it carries this session's CSRF token."""
 
     async def endpoint(request: Request) -> Response:
-        loaded = await _load(request, config)
-        if isinstance(loaded, Response):
-            return loaded
-        ui = loaded
-        ui.form = await request.form(max_files=0, max_fields=200)
-        try:
-            session.check_csrf(request, ui.credentials, ui.form.get("csrf"))
-        except session.CsrfRefused as exc:
-            return error_page(ui, ApiError(403, "DENIED", str(exc)))
-        if admin and not ui.is_admin:
-            return error_page(ui, ApiError(403, "DENIED", "this page is for administrators"))
-        try:
-            return await handler(ui)
-        except ApiError as exc:
-            return error_page(ui, exc)
+        return await _serve(request, config, handler, admin, is_form=True)
 
     return endpoint
+
+
+RouteMaker = Callable[[str, Handler], Route]
+
+
+def route_makers(config: UiConfig, *, admin: bool = False) -> tuple[RouteMaker, RouteMaker]:
+    """``get(path, handler)`` for pages and ``post(path, handler)`` for forms."""
+
+    def get(path: str, handler: Handler) -> Route:
+        return Route(path, page(config, handler, admin=admin), methods=["GET"])
+
+    def post(path: str, handler: Handler) -> Route:
+        return Route(path, action(config, handler, admin=admin), methods=["POST"])
+
+    return get, post

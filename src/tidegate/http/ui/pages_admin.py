@@ -8,11 +8,11 @@ from typing import Any
 from urllib.parse import quote
 
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from tidegate.http.ui.client import ApiError
 from tidegate.http.ui.formtext import items
-from tidegate.http.ui.pages import MAX_DIGITS, Ui, UiConfig, action, page, redirect, whole_number
+from tidegate.http.ui.pages import MAX_DIGITS, Ui, UiConfig, redirect, route_makers, whole_number
 
 FORM_ERRORS = (400, 409, 422)  # a refused form comes back with the message and what was typed
 
@@ -287,11 +287,7 @@ async def revoke_token(ui: Ui) -> Response:
 
 
 def routes(config: UiConfig) -> list[BaseRoute]:
-    def get(path: str, handler: Any) -> Route:
-        return Route(path, page(config, handler, admin=True), methods=["GET"])
-
-    def post(path: str, handler: Any) -> Route:
-        return Route(path, action(config, handler, admin=True), methods=["POST"])
+    get, post = route_makers(config, admin=True)
 
     return [
         get("/admin", overview),

@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from tidegate.http.ui.client import ApiError
 from tidegate.http.ui.formtext import FormError, grants_text, items, lines, parse_grants
-from tidegate.http.ui.pages import Ui, UiConfig, action, page, redirect
+from tidegate.http.ui.pages import Ui, UiConfig, redirect, route_makers
 from tidegate.http.ui.pages_admin import param, seg
 
 ACTIONS = ("read", "annotate", "deploy", "overwrite", "delete", "promote", "manage")
@@ -109,11 +109,7 @@ async def delete_target(ui: Ui) -> Response:
 
 
 def routes(config: UiConfig) -> list[BaseRoute]:
-    def get(path: str, handler: Any) -> Route:
-        return Route(path, page(config, handler, admin=True), methods=["GET"])
-
-    def post(path: str, handler: Any) -> Route:
-        return Route(path, action(config, handler, admin=True), methods=["POST"])
+    get, post = route_makers(config, admin=True)
 
     return [
         get("/admin/permissions", targets),

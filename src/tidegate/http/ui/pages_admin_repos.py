@@ -10,19 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from tidegate.http.ui.client import ApiError
 from tidegate.http.ui.formtext import FormError, document_text, items, lines, parse_document
-from tidegate.http.ui.pages import (
-    MAX_DIGITS,
-    Ui,
-    UiConfig,
-    action,
-    page,
-    redirect,
-    whole_number,
-)
+from tidegate.http.ui.pages import MAX_DIGITS, Ui, UiConfig, redirect, route_makers, whole_number
 from tidegate.http.ui.pages_admin import param, seg
 
 KINDS = ("local", "remote", "virtual")
@@ -263,11 +255,7 @@ async def delete_repository(ui: Ui) -> Response:
 
 
 def routes(config: UiConfig) -> list[BaseRoute]:
-    def get(path: str, handler: Any) -> Route:
-        return Route(path, page(config, handler, admin=True), methods=["GET"])
-
-    def post(path: str, handler: Any) -> Route:
-        return Route(path, action(config, handler, admin=True), methods=["POST"])
+    get, post = route_makers(config, admin=True)
 
     return [
         get("/admin/repositories", repositories),

@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from tidegate.http.ui.client import ApiError
 from tidegate.http.ui.formtext import items
-from tidegate.http.ui.pages import Ui, UiConfig, action, number_param, page, redirect
+from tidegate.http.ui.pages import Ui, UiConfig, number_param, redirect, route_makers
 from tidegate.services.events import EVENT_TYPES
 
 FORM_ERRORS = (400, 409, 422)
@@ -85,11 +85,7 @@ async def redeliver(ui: Ui) -> Response:
 
 
 def routes(config: UiConfig) -> list[BaseRoute]:
-    def get(path: str, handler: Any) -> Route:
-        return Route(path, page(config, handler, admin=True), methods=["GET"])
-
-    def post(path: str, handler: Any) -> Route:
-        return Route(path, action(config, handler, admin=True), methods=["POST"])
+    get, post = route_makers(config, admin=True)
 
     one = "/admin/webhooks/{webhook_id}"  # a number: number_param (no :int, it takes any length)
     return [
