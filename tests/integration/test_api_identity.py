@@ -68,6 +68,7 @@ def error(r: httpx.Response) -> tuple[int, str, str]:
 EXPECTED_PATHS = {
     "/api/v1/me": {"get"},
     "/api/v1/me/permissions": {"get"},
+    "/api/v1/me/password": {"put"},
     "/api/v1/users": {"get", "post"},
     "/api/v1/users/{name}": {"get", "patch", "delete"},
     "/api/v1/service-accounts": {"get", "post"},
@@ -634,3 +635,34 @@ def test_a_secret_typed_as_the_username_is_not_kept_in_the_audit_log(
         assert time.monotonic() < deadline, events
         time.sleep(0.1)
     assert secret not in json.dumps(events)
+
+
+def test_a_user_changes_their_own_password(server: RunningServer, admin: httpx.Client) -> None:
+    """``PUT /api/v1/me/password``: the current password must be given (not a token); a short
+    new one is refused; afterwards the old password fails and the new one works; a service
+    account has no password to change."""
+    name = make_user(admin, ["developers"])
+    new = "another-" + uuid.uuid4().hex
+    with client_as(server, name, PASSWORD) as me:
+        token = make_token(me)["token"]
+        wrong = me.put("/me/password", json={"current_password": "nope-" * 3, "new_password": new})
+        assert error(wrong)[:2] == (403, "DENIED"), wrong.text
+        as_token = me.put("/me/password", json={"current_password": token, "new_password": new})
+        assert error(as_token)[:2] == (403, "DENIED"), as_token.text
+        short = me.put("/me/password", json={"current_password": PASSWORD, "new_password": "x"})
+        assert error(short)[:2] == (400, "INVALID_REQUEST"), short.text
+        ok = me.put("/me/password", json={"current_password": PASSWORD, "new_password": new})
+        assert ok.status_code == 204, ok.text
+    with client_as(server, name, PASSWORD) as old:
+        assert old.get("/me").status_code == 401
+    with client_as(server, name, new) as fresh:
+        assert fresh.get("/me").json()["name"] == name
+    entries = admin.get("/audit", params={"actor": name, "action": "user.password_changed"})
+    assert entries.status_code == 200 and len(entries.json()) == 1, entries.text
+
+    robot = unique("sa")
+    assert admin.post("/service-accounts", json={"name": robot}).status_code == 201
+    robot_token = make_token(admin, principal=robot)["token"]
+    with client_as(server, robot, robot_token) as sa:
+        refused = sa.put("/me/password", json={"current_password": "x" * 8, "new_password": new})
+        assert error(refused)[:2] == (400, "INVALID_REQUEST"), refused.text

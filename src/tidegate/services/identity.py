@@ -278,6 +278,17 @@ class IdentityService:
             self._audit.record(conn, actor, "user.updated", name, detail)
             return self._view(conn, self._user(conn, name, kind))
 
+    def change_own_password(self, actor: Actor, new_password: str) -> None:
+        """The caller's own password (the caller proved the current one first: the API's job).
+        Sessions opened with the old password end with it (docs/access.md)."""
+        if actor.principal.kind != "user":
+            raise InvalidRequest("service accounts have no password: create a token")
+        password_hash = hash_password(validate_password(new_password))
+        with self._change() as conn:
+            user = self._user(conn, actor.name, "user")
+            user_q.update_user(conn, user.id, password_hash=password_hash)
+            self._audit.record(conn, actor, "user.password_changed", actor.name, {})
+
     def delete_user(self, actor: Actor, name: str, kind: str = "user") -> None:
         with self._change() as conn:
             user = self._user(conn, name, kind)

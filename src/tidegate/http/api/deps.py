@@ -51,6 +51,7 @@ SELF, ADMIN = Need.SELF, Need.ADMIN
 ACCESS: dict[tuple[str, str], Need] = {
     ("GET", "/me"): SELF,
     ("GET", "/me/permissions"): SELF,
+    ("PUT", "/me/password"): SELF,  # a user's own password, proving the current one
     ("GET", "/users"): ADMIN,
     ("POST", "/users"): ADMIN,
     ("GET", "/users/{name}"): ADMIN,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 
+from tidegate.auth import access_tokens
+from tidegate.errors import Denied, InvalidRequest, Unauthorized
 from tidegate.http.api.deps import Api, Caller, call
 from tidegate.http.api.schema import ActionName, Strict
 
@@ -17,6 +19,11 @@ class Me(Strict):
     kind: Literal["user", "service"]
     is_admin: bool
     groups: list[str]
+
+
+class PasswordChange(Strict):
+    current_password: str
+    new_password: str
 
 
 class MyPermissions(Strict):
@@ -38,3 +45,21 @@ async def my_permissions(api: Api, caller: Caller, repo: str, image: str = "") -
     """The caller's effective actions on ``image`` in ``repo`` (no image: the repository)."""
     actions = await call(api.permissions.effective, caller.principal, repo, image)
     return MyPermissions.model_validate({"repo": repo, "image": image, "actions": actions})
+
+
+@router.put("/password", status_code=204)
+async def change_password(
+    body: PasswordChange, request: Request, api: Api, caller: Caller
+) -> Response:
+    """A user changes their own password, proving the current one (throttled and audited like
+    every password check). Sessions opened with the old password end, the UI's included."""
+    if caller.principal.kind != "user":
+        raise InvalidRequest("service accounts have no password: create a token")
+    if access_tokens.looks_like_token(body.current_password):
+        raise Denied("give your current password, not an access token")
+    try:
+        await api.gatekeeper.check_password(request, caller.name, body.current_password)
+    except Unauthorized:
+        raise Denied("the current password is not right") from None
+    await call(api.identity.change_own_password, caller, body.new_password)
+    return Response(status_code=204)

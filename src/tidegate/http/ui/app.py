@@ -13,6 +13,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from tidegate.http.ui import (
+    pages_account,
     pages_admin,
     pages_admin_access,
     pages_admin_repos,
@@ -45,6 +46,7 @@ def build_ui(inner: ASGIApp, session_hours: int = 8, registry_host: str | None =
         pages_admin_repos,
         pages_admin_webhooks,
         pages_ops,
+        pages_account,
     )
     for module in modules:  # each: routes(config) -> [Route]
         routes.extend(module.routes(config))

@@ -103,6 +103,7 @@ LOGIN_MESSAGES = {
     "signed-out": "You have signed out.",
     "expired": "Your session has ended; please sign in again.",
     "service-account": "Service accounts cannot sign in here; use the API or the CLI.",
+    "password-changed": "Your password was changed; sign in with the new one.",
 }
 
 
