@@ -189,3 +189,22 @@ def test_a_cached_image_of_a_remote_shows_while_its_upstream_is_offline(
     assert response is not None and response.status == 200
     expect(page.get_by_test_id("digest")).to_have_text(digest)
     expect(page.get_by_text("properties are kept on images in local repositories")).to_be_visible()
+
+
+def test_without_a_ref_the_image_page_shows_the_tag_that_arrived_last(
+    page: Page, site: Site, dana_api: httpx.Client
+) -> None:
+    """Not the newest of the first page of tags by name: 56 tags sort before the newest one."""
+    name = f"dev/{unique()}"
+    raw, _ = push_image(dana_api, name, "t00")
+    for n in range(1, 56):
+        r = dana_api.put(
+            f"/v2/{name}/manifests/t{n:02d}",
+            content=raw,
+            headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+        )
+        assert r.status_code == 201, r.text
+    push_image(dana_api, name, "zzz-newest")
+    sign_in(page, site, site.person("developers"))
+    page.goto(f"{site.url}/ui/image/{name}")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("zzz-newest")

@@ -19,6 +19,7 @@ from tidegate.http.ui.browse_data import (
     MANIFEST_TYPES,
     MAX_CONFIG_BYTES,
     ManifestView,
+    arrived,
     bad_request,
     checked_image,
     checked_ref,
@@ -157,11 +158,13 @@ async def repository(ui: Ui) -> Response:
 
 
 async def newest_ref(ui: Ui, key: str, image: str) -> str:
-    found = await ui.api.get("/search", repo=key, image=image, limit=PAGE_SIZE)
+    """The tag pushed or promoted last (among the first ``PIPELINE_TAGS`` by name, as the
+    pipeline reads them); an untagged image's first digest."""
+    found = await ui.api.get("/search", repo=key, image=image, limit=PIPELINE_TAGS)
     items = [i for i in found["items"] if i["image"] == image]
     if not items:
         raise ApiError(404, "NAME_UNKNOWN", f"no image {image!r} in {key!r}")
-    tagged = sorted((i for i in items if i["tag"]), key=lambda i: str(i["pushed_at"]))
+    tagged = sorted((i for i in items if i["tag"]), key=arrived)
     return str(tagged[-1]["tag"]) if tagged else str(items[0]["digest"])
 
 
