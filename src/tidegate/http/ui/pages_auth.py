@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 from datetime import UTC, datetime
+from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -19,7 +20,10 @@ from tidegate.http.ui.pages import LOGIN_MESSAGES, Ui, UiConfig, action, render
 
 def _safe_next(target: str) -> str:
     """Only a path inside the UI: never another site (an open redirect)."""
-    if target.startswith("/ui") and not target.startswith("//") and "\\" not in target:
+    path = target.split("?", 1)[0]
+    inside = path == "/ui" or path.startswith("/ui/")
+    dotted = any(part in (".", "..") for part in unquote(path).split("/"))
+    if inside and not dotted and "\\" not in target:
         return target
     return "/ui/"
 
