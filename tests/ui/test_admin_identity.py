@@ -20,7 +20,7 @@ def test_admin_creates_a_user_and_adds_her_to_a_group(page: Page, site: Site) ->
     expect(page.get_by_role("heading", name="Administration")).to_be_visible()
     page.get_by_role("navigation", name="Administration").get_by_role("link", name="Users").click()
     page.get_by_label("Username").fill("quinn")
-    page.get_by_label("Password").fill("quinn-password-1")
+    page.get_by_label("Password", exact=True).fill("quinn-password-1")
     page.get_by_role("checkbox", name="testers").check()
     page.get_by_role("button", name="Create user").click()
     expect(page.get_by_role("status")).to_have_text("user quinn created")
@@ -72,13 +72,13 @@ def test_a_bad_user_form_shows_the_apis_message(page: Page, site: Site) -> None:
     sign_in(page, site, site.admin)
     page.goto(f"{site.url}/ui/admin/users")
     page.get_by_label("Username").fill("dana")  # taken
-    page.get_by_label("Password").fill("another-password-1")
+    page.get_by_label("Password", exact=True).fill("another-password-1")
     page.get_by_role("button", name="Create user").click()
     # the users page again (docs/ui.md), the API's message above the form, the name kept
     expect(page.get_by_test_id("form-error")).to_contain_text("dana")
     expect(page.get_by_role("heading", name="Users", exact=True)).to_be_visible()
     expect(page.get_by_label("Username")).to_have_value("dana")
-    expect(page.get_by_label("Password")).to_have_value("")
+    expect(page.get_by_label("Password", exact=True)).to_have_value("")
 
 
 def test_a_service_account_token_is_shown_once(page: Page, site: Site) -> None:
@@ -129,7 +129,7 @@ def test_a_refused_form_comes_back_with_the_message_and_what_was_typed(
     sign_in(page, site, site.admin)
     page.goto(f"{site.url}/ui/admin/users")
     page.get_by_label("Username").fill("shorty")
-    page.get_by_label("Password").fill("short")
+    page.get_by_label("Password", exact=True).fill("short")
     page.get_by_label("Email (optional, for notifications)").fill("shorty@example.com")
     page.get_by_role("checkbox", name="testers").check()
     with page.expect_response(f"{site.url}/ui/admin/users") as answer:
@@ -141,8 +141,8 @@ def test_a_refused_form_comes_back_with_the_message_and_what_was_typed(
         "shorty@example.com"
     )
     expect(page.get_by_role("checkbox", name="testers")).to_be_checked()
-    expect(page.get_by_label("Password")).to_have_value("")
-    assert "short" not in (page.get_by_label("Password").get_attribute("value") or "")
+    expect(page.get_by_label("Password", exact=True)).to_have_value("")
+    assert "short" not in (page.get_by_label("Password", exact=True).get_attribute("value") or "")
     with site.api() as api:
         assert api.get("/api/v1/users/shorty").status_code == 404
 
@@ -166,3 +166,29 @@ def test_a_refused_form_comes_back_with_the_message_and_what_was_typed(
     page.get_by_role("button", name="Create token").click()
     expect(page.get_by_test_id("form-error")).to_contain_text("expires in")
     expect(page.get_by_label("Token name")).to_have_value("ci-forever")
+
+
+def test_admin_sets_a_users_password(page: Page, site: Site) -> None:
+    with site.api() as api:
+        made = api.post(
+            "/api/v1/users", json={"username": "forgetful", "password": "first-password-1"}
+        )
+        assert made.status_code == 201, made.text
+    sign_in(page, site, site.admin)
+    page.goto(f"{site.url}/ui/admin/users")
+    page.get_by_label("User", exact=True).select_option("forgetful")
+    page.get_by_label("New password (at least 8 characters)").fill("short")
+    page.get_by_role("button", name="Set password").click()
+    expect(page.get_by_test_id("password-error")).to_contain_text("8 to 1024 characters")
+    page.get_by_label("User", exact=True).select_option("forgetful")
+    page.get_by_label("New password (at least 8 characters)").fill("second-password-2")
+    page.get_by_role("button", name="Set password").click()
+    expect(page.get_by_role("status")).to_have_text("password of forgetful set")
+    assert (
+        httpx.get(f"{site.url}/api/v1/me", auth=("forgetful", "first-password-1")).status_code
+        == 401
+    )
+    assert (
+        httpx.get(f"{site.url}/api/v1/me", auth=("forgetful", "second-password-2")).status_code
+        == 200
+    )

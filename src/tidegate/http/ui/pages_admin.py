@@ -123,6 +123,15 @@ async def set_user_groups(ui: Ui) -> Response:
     return redirect(ui, "/ui/admin/users", f"groups of {name} changed")
 
 
+async def set_password(ui: Ui) -> Response:
+    name = ui.field("name")
+    try:
+        await ui.api.patch(f"/users/{seg(name)}", {"password": ui.field("password")})
+    except ApiError as exc:
+        return await show_users(ui, {"password_of": name}, refusal(exc), exc.status)
+    return redirect(ui, "/ui/admin/users", f"password of {name} set")
+
+
 async def delete_user(ui: Ui) -> Response:
     name = param(ui, "name")
     await ui.api.delete(f"/users/{seg(name)}")
@@ -293,6 +302,7 @@ def routes(config: UiConfig) -> list[BaseRoute]:
         get("/admin", overview),
         get("/admin/users", users),
         post("/admin/users", create_user),
+        post("/admin/users/password", set_password),
         post("/admin/users/{name}/change", change_user),
         post("/admin/users/{name}/groups", set_user_groups),
         post("/admin/users/{name}/delete", delete_user),
