@@ -203,6 +203,13 @@ def space() -> str:
 SCOPE_ERROR = re.compile(r"insufficient_scope|\bforbidden\b|\b403\b", re.IGNORECASE)
 
 
+# containerd's pusher streams a manifest through an io.Pipe; when the refusal (401, after the
+# server has read the body) reaches its request goroutine before its writer has finished, it
+# closes the pipe and ctr reports this instead of the status. A client-side race (seen once in
+# five full runs under load); the registry refused, and the state checks below prove it.
+CTR_PIPE_RACE = "io: read/write on closed pipe"
+
+
 def _refused(proc_or_exc: Any, what: str = "") -> str:
     """The client failed, and said it was for want of credentials or permission."""
     text = str(proc_or_exc) if isinstance(proc_or_exc, BaseException) else describe(proc_or_exc)
@@ -341,7 +348,8 @@ def test_containerd_pulls_with_a_read_only_service_account_token(
         ctr("images", "tag", "--force", ref, target)
         proc = ctr("images", "push", *creds, target, check=False)
         assert proc.returncode != 0, describe(proc)
-        _refused(proc, f"ctr push {target}")
+        if CTR_PIPE_RACE not in proc.stderr:
+            _refused(proc, f"ctr push {target}")
     assert site.state(name) == before
     dev_tags = httpx.get(
         f"{reg.url}/v2/dev/{space}/app/tags/list", auth=(reg.username, reg.password), timeout=30
