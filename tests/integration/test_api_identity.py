@@ -88,6 +88,7 @@ EXPECTED_PATHS = {
     "/api/v1/promotions": {"get", "post"},
     "/api/v1/promotions/preview": {"get"},
     "/api/v1/properties": {"get", "put", "patch", "delete"},
+    "/api/v1/properties/values": {"post"},
     "/api/v1/search": {"get"},
     "/api/v1/repositories/{key}/retention": {"get", "put", "delete"},
     "/api/v1/cleanup/plans": {"get", "post"},

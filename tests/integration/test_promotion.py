@@ -727,6 +727,42 @@ def test_property_values_limits_and_changes(dave: httpx.Client, tess: httpx.Clie
     assert props(dave, "nowhere", img, "1.0").status_code == 404
 
 
+def test_values_added_at_the_same_moment_are_all_kept(
+    dave: httpx.Client, tess: httpx.Client
+) -> None:
+    """``POST /api/v1/properties/values`` adds to a key's values in one locked transaction:
+    ten sign-offs posted at once all stay (a read-then-PATCH would lose some); the limits and
+    permissions of ``PUT`` apply."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    img = unique()
+    image(dave, f"dev/{img}", "1.0")
+    params = {"repo": "dev", "image": img, "reference": "1.0"}
+    first = dave.post("/api/v1/properties/values", params=params, json={"qa.signoff": ["p0"]})
+    assert first.status_code == 200, first.text
+
+    def add(i: int) -> int:
+        body = {"qa.signoff": [f"p{i}"], "qa.runs": [f"run-{i}"]}
+        return dave.post("/api/v1/properties/values", params=params, json=body).status_code
+
+    with ThreadPoolExecutor(10) as pool:
+        assert set(pool.map(add, range(1, 11))) == {200}
+    current = props(dave, "dev", img, "1.0").json()["properties"]
+    assert sorted(current["qa.signoff"]) == sorted(f"p{i}" for i in range(11))
+    assert sorted(current["qa.runs"]) == sorted(f"run-{i}" for i in range(1, 11))
+    again = dave.post("/api/v1/properties/values", params=params, json={"qa.signoff": ["p0"]})
+    assert again.json()["properties"]["qa.signoff"].count("p0") == 1  # a value is kept once
+
+    many = {"qa.signoff": [f"x{i}" for i in range(90)]}  # 11 + 90 > 100 values per key
+    too_many = dave.post("/api/v1/properties/values", params=params, json=many)
+    assert too_many.status_code == 400, too_many.text
+    system = {"tidegate.pushed_by": ["mallory"]}
+    assert dave.post("/api/v1/properties/values", params=params, json=system).status_code == 403
+    refused = tess.post("/api/v1/properties/values", params=params, json={"a": ["1"]})
+    assert refused.status_code == 403  # testers may not annotate in dev
+    assert len(props(dave, "dev", img, "1.0").json()["properties"]["qa.signoff"]) == 11
+
+
 # ---------------------------------------------------------------------------- gates API
 def test_gate_api(admin: httpx.Client, olga: httpx.Client, ci: httpx.Client) -> None:
     repos = {r["key"]: r for r in ci.get("/api/v1/repositories").json()}

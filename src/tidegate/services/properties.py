@@ -170,6 +170,20 @@ class PropertyService:
 
         return self._change(actor, repo, image, reference, apply)
 
+    def add(
+        self, actor: Actor, repo: str, image: str, reference: str, values: Mapping[str, list[str]]
+    ) -> PropertiesView:
+        """Add ``values`` to their keys, keeping the values already there. Read and written in
+        one transaction with the manifest locked: two callers adding at once both count."""
+        clean = validate_values(values)
+
+        def apply(conn: Connection, manifest_id: int) -> None:
+            current = props_q.get(conn, manifest_id)
+            merged = {k: list(dict.fromkeys([*current.get(k, []), *vs])) for k, vs in clean.items()}
+            props_q.set_keys(conn, manifest_id, validate_values(merged))
+
+        return self._change(actor, repo, image, reference, apply)
+
     def remove(
         self, actor: Actor, repo: str, image: str, reference: str, keys: list[str] | None
     ) -> PropertiesView:

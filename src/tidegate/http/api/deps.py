@@ -96,6 +96,7 @@ ACCESS: dict[tuple[str, str], Need] = {
     ("GET", "/properties"): SELF,
     ("PUT", "/properties"): SELF,
     ("PATCH", "/properties"): SELF,
+    ("POST", "/properties/values"): SELF,
     ("DELETE", "/properties"): SELF,
     ("GET", "/repositories"): SELF,
     ("POST", "/repositories"): ADMIN,

@@ -76,6 +76,21 @@ async def patch_properties(
     return Properties.model_validate(asdict(view))
 
 
+@router.post("/values")
+async def add_property_values(
+    body: Annotated[Values, Body()],
+    api: Api,
+    caller: Caller,
+    repo: Repo,
+    image: Image,
+    reference: Reference,
+) -> Properties:
+    """Adds the given values to their keys, keeping those already there (``PATCH`` replaces a
+    key's list): two callers adding a value at the same moment both keep theirs."""
+    view = await call(api.properties.add, caller, repo, image, reference, body.root)
+    return Properties.model_validate(asdict(view))
+
+
 @router.delete("")
 async def delete_properties(
     api: Api,

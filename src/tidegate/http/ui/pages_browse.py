@@ -366,21 +366,18 @@ async def change_properties(ui: Ui) -> Response:
     name = ui.field("key")
     if not name:
         raise bad_request("give a property key")
-    current = await ui.api.get("/properties", **where)
     if ui.field("op") == "remove":
+        current = await ui.api.get("/properties", **where)
         if name in current["properties"]:
             await ui.api.delete("/properties", **where, key=name)
             message = f"Removed {name}"
         else:  # nothing to remove (or someone removed it meanwhile): say so, not "Removed"
             message = f"No property {name} on this image: nothing was removed"
     else:
-        # PATCH replaces the key's whole list and the API has no add-one-value operation, so
-        # two people adding a value at the same moment may lose one
-        values = list(current["properties"].get(name, []))
+        # added to the key's values in one transaction: a value someone else adds at the same
+        # moment is kept too
         value = ui.field("value")
-        if value not in values:
-            values.append(value)
-        await ui.api.request("PATCH", "/properties", params=where, json_body={name: values})
+        await ui.api.request("POST", "/properties/values", params=where, json_body={name: [value]})
         message = f"Set {name}={value}"
     return redirect(ui, image_url(key, image, ui.field("ref") or digest), message)
 
