@@ -894,6 +894,10 @@ def test_cli_promote_props_and_gate(env: Env, dave: httpx.Client) -> None:
     assert json.loads(run.stdout)["properties"]["tidegate.promoted_by"] == ["ci-bot"]
     run = cli(env, "props", "delete", f"test/{img}:1.0", "qa.ticket", "--json")
     assert "qa.ticket" not in json.loads(run.stdout)["properties"]
+    for job in ("unit", "lint"):  # parallel jobs record theirs without replacing the other's
+        run = cli(env, "props", "add", f"test/{img}:1.0", f"qa.jobs={job}", "--json")
+        assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["properties"]["qa.jobs"] == ["unit", "lint"]
     run = cli(env, "gate", "get", "prod", "--json")
     assert json.loads(run.stdout)["from"] == ["test"]
     run = cli(env, "gate", "set", "prod", "--from", "dev")

@@ -46,6 +46,16 @@ def set_(
 
 
 @app.command()
+def add(
+    version: Version, pairs: Pairs = None, server: ServerOption = None, as_json: JsonOption = False
+) -> None:
+    """Add values to their keys, keeping the values there (parallel jobs may add at once)."""
+    v = parse_version(version)
+    body = parse_pairs(pairs or [])
+    _show(remote(server).call("POST", "/properties/values", params=_params(v), body=body), as_json)
+
+
+@app.command()
 def patch(
     version: Version,
     pairs: Pairs = None,
