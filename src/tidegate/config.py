@@ -92,14 +92,21 @@ def parse_size(value: object) -> int:
     return size
 
 
+_SIZE_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+
+
 def format_size(size: int) -> str:
-    """``10.0 GiB``-style, for messages."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"  # pragma: no cover
+    """``512 B`` or ``10.0 GiB``, for messages and pages. Integer arithmetic, so any int works
+    (a float cannot hold a 400-digit number); beyond 10**14 EiB it says "more than"."""
+    if size < 1024:
+        return f"{size} B"
+    for power, unit in enumerate(_SIZE_UNITS, start=1):
+        tenths = (size * 10 + 1024**power // 2) // 1024**power  # rounded to 0.1
+        if tenths < 10240 or unit == _SIZE_UNITS[-1]:
+            if tenths >= 10**15:
+                return f"more than {10**14} {unit}"
+            return f"{tenths // 10}.{tenths % 10} {unit}"
+    raise AssertionError("not reached")  # pragma: no cover
 
 
 def parse_duration(value: object) -> float:

@@ -7,30 +7,19 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-SIZE_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+from tidegate.config import format_size
 
 
 def human_size(value: Any) -> str:
-    """A byte count as ``512 B`` or ``1.5 GiB``; never raises (a size comes from JSON that an
-    admin or a pusher wrote, so it may be any number, huge, negative or not a number)."""
+    """A byte count from JSON as ``config.format_size`` writes it; never raises (an admin or a
+    pusher wrote the number: it may be huge, negative or not a number at all)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return "—"
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             return "—"
         value = int(value)
-    if value < 0:
-        return "—"
-    if value < 1024:
-        return f"{value} B"
-    # integer arithmetic: a 400-digit quota does not fit in a float
-    for power, unit in enumerate(SIZE_UNITS, start=1):
-        tenths = (value * 10 + 1024**power // 2) // 1024**power  # rounded to 0.1
-        if tenths < 10240 or unit == SIZE_UNITS[-1]:
-            if tenths >= 10**15:  # more exbibytes than anyone has: say so, not 400 digits
-                return f"more than {10**14} {unit}"
-            return f"{tenths // 10}.{tenths % 10} {unit}"
-    return "—"  # not reached
+    return format_size(value) if value >= 0 else "—"
 
 
 def short_digest(value: Any) -> str:
