@@ -10,7 +10,8 @@ from typing import Protocol
 from tidegate.errors import DigestInvalid
 
 _HEX_LEN = {"sha256": 64, "sha512": 128}
-_DIGEST_RE = re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
+# the grammar of any algorithm; Digest.parse also insists on a supported one
+DIGEST_RE = re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
 
 
 class Hasher(Protocol):
@@ -30,7 +31,7 @@ class Digest:
     @classmethod
     def parse(cls, text: str) -> Digest:
         """Parse ``alg:hex``; raise DigestInvalid with a reason a person understands."""
-        m = _DIGEST_RE.fullmatch(text or "")
+        m = DIGEST_RE.fullmatch(text or "")
         if not m:
             raise DigestInvalid(f"invalid digest {text!r}: expected <algorithm>:<hex>")
         alg, hx = m.group(1), m.group(2)

@@ -6,18 +6,15 @@ Pure functions over the JSON of ``/api/v1`` and ``/v2``; ``pages_browse`` does t
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from tidegate.errors import DigestInvalid
 from tidegate.http.ui.client import ApiError
+from tidegate.oci.digest import DIGEST_RE, SUPPORTED_ALGORITHMS, Digest, is_digest
+from tidegate.oci.names import IMAGE_NAME_RE, NAME_MAX, TAG_RE
 
 STAGE_ORDER = ("dev", "test", "prod")
-TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
-DIGEST_RE = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
-IMAGE_RE = re.compile(
-    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
-)
 MANIFEST_TYPES = ", ".join(
     (
         "application/vnd.oci.image.index.v1+json",
@@ -33,30 +30,27 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, "INVALID", message)
 
 
-HEX_LENGTH = {"sha256": 64, "sha512": 128}
-
-
 def checked_ref(ref: str) -> str:
-    """A tag or a digest, or ``ApiError`` 400 (it goes into a /v2 path)."""
+    """A tag or a digest (the grammar of ``tidegate.oci``), or ``ApiError`` 400: it goes into
+    a /v2 path. A digest of an algorithm Tidegate does not know is the API's to refuse."""
     if TAG_RE.fullmatch(ref):
         return ref
+    algorithm = ref.partition(":")[0]
+    if algorithm in SUPPORTED_ALGORITHMS:
+        try:
+            Digest.parse(ref)
+        except DigestInvalid as exc:
+            raise bad_request(f"{ref[:80]!r} is not a valid {algorithm} digest: {exc}") from None
+        return ref
     if DIGEST_RE.fullmatch(ref):
-        algorithm, _, hexpart = ref.partition(":")
-        size = HEX_LENGTH.get(algorithm)
-        if size is None or (len(hexpart) == size and re.fullmatch("[0-9a-f]+", hexpart)):
-            return ref
-        raise bad_request(f"{ref[:80]!r} is not a valid {algorithm} digest ({size} hex digits)")
+        return ref
     raise bad_request(f"{ref[:80]!r} is neither a tag nor a digest (algorithm:hex)")
 
 
 def checked_image(image: str) -> str:
-    if IMAGE_RE.fullmatch(image) and len(image) <= 255:
+    if IMAGE_NAME_RE.fullmatch(image) and len(image) <= NAME_MAX:
         return image
     raise bad_request(f"{image[:80]!r} is not an image name (lower-case path such as shop/cart)")
-
-
-def is_digest(ref: str) -> bool:
-    return bool(DIGEST_RE.fullmatch(ref))
 
 
 def parse_properties(text: str) -> dict[str, list[str]]:

@@ -24,7 +24,6 @@ from tidegate.http.ui.browse_data import (
     checked_image,
     checked_ref,
     descriptor_size,
-    is_digest,
     manifest_view,
     next_stage,
     parse_properties,
@@ -34,8 +33,9 @@ from tidegate.http.ui.browse_data import (
 )
 from tidegate.http.ui.client import ApiError
 from tidegate.http.ui.pages import Ui, UiConfig, action, page, redirect
+from tidegate.oci.digest import is_digest
+from tidegate.oci.names import REPOSITORY_KEY_MAX, REPOSITORY_KEY_RE
 
-KEY_RE = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
 PIPELINE_IMAGES = 20  # images per pipeline page
 PIPELINE_TAGS = 1000  # tags read per stage repository
 SHOWN_TAGS = 5  # tags shown per stage cell
@@ -43,7 +43,7 @@ PAGE_SIZE = 50  # rows per page of the repository, image and search listings
 
 
 def checked_key(key: str) -> str:
-    if len(key) <= 64 and KEY_RE.fullmatch(key):
+    if len(key) <= REPOSITORY_KEY_MAX and REPOSITORY_KEY_RE.fullmatch(key):
         return key
     raise bad_request(f"{key[:80]!r} is not a repository key")
 
