@@ -59,6 +59,11 @@ def checked_path(path: str) -> str:
     return path
 
 
+def basic(username: str, secret: str) -> str:
+    """An ``Authorization: Basic`` value (a password, or an access token as the password)."""
+    return "Basic " + base64.b64encode(f"{username}:{secret}".encode()).decode()
+
+
 @dataclass(frozen=True, slots=True)
 class Credentials:
     username: str
@@ -86,8 +91,7 @@ class ApiClient:
     def _basic(self) -> str | None:
         if self.credentials is None:
             return None
-        raw = f"{self.credentials.username}:{self.credentials.token}".encode()
-        return "Basic " + base64.b64encode(raw).decode()
+        return basic(self.credentials.username, self.credentials.token)
 
     async def request(
         self,
@@ -136,8 +140,7 @@ class ApiClient:
 
     async def sign_in(self, username: str, password: str) -> Any:
         """``GET /api/v1/me`` with a password: who this is (raises ApiError when refused)."""
-        raw = f"{username}:{password}".encode()
-        return await self.request("GET", "/me", auth="Basic " + base64.b64encode(raw).decode())
+        return await self.request("GET", "/me", auth=basic(username, password))
 
     async def registry(self, path: str, accept: str = "") -> tuple[httpx.Headers, Any]:
         """``GET /v2/`` + ``path`` (manifests, referrers, small config blobs): headers and

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 from datetime import UTC, datetime
 from urllib.parse import unquote
@@ -14,7 +13,7 @@ from starlette.routing import Route
 from tidegate.auth import access_tokens
 from tidegate.http.auth import client_address
 from tidegate.http.ui import session
-from tidegate.http.ui.client import ApiClient, ApiError, Credentials
+from tidegate.http.ui.client import ApiClient, ApiError, Credentials, basic
 from tidegate.http.ui.pages import LOGIN_MESSAGES, Ui, UiConfig, action, render
 
 
@@ -71,7 +70,7 @@ def routes(config: UiConfig) -> list[Route]:
                     "expires_in_hours": config.session_hours,
                     "ends_with_password": True,
                 },
-                auth=_basic(username, password),
+                auth=basic(username, password),
             )
         except ApiError as exc:
             status = 429 if exc.status == 429 else 401
@@ -104,7 +103,3 @@ def routes(config: UiConfig) -> list[Route]:
         Route("/login", login_post, methods=["POST"]),
         Route("/logout", action(config, logout), methods=["POST"]),
     ]
-
-
-def _basic(username: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
