@@ -61,6 +61,7 @@ for _i, _p in enumerate("KMGTP", start=1):
     _UNITS[_p] = _UNITS[_p + "B"] = 1000**_i
     _UNITS[_p + "I"] = _UNITS[_p + "IB"] = 1024**_i
 MAX_SIZE = 2**60  # 1 EiB: sizes (quotas) above it are refused (PostgreSQL bigint is 2**63-1)
+MAX_TTL = 10 * 365 * 86400  # tag_ttl, negative_ttl: at most 10 years of seconds
 _DURATION_PART = r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)"
 _DURATION_RE = re.compile(rf"^(?:{_DURATION_PART})+$")
 _DURATION_PART_RE = re.compile(_DURATION_PART)
@@ -276,9 +277,9 @@ class RepositorySettings(_Strict):
     upstream_username: str | None = None
     upstream_password: SecretStr | None = None
     library_prefix: bool = True
-    tag_ttl: int = Field(default=300, ge=0, le=10 * 365 * 86400)
+    tag_ttl: int = Field(default=300, ge=0, le=MAX_TTL)
     offline: bool = False
-    negative_ttl: int = Field(default=60, ge=0, le=10 * 365 * 86400)
+    negative_ttl: int = Field(default=60, ge=0, le=MAX_TTL)
     upstream_timeout: float = Field(default=30.0, gt=0, le=600)
     members: list[str] = Field(default_factory=list)
     default_deploy: str | None = None

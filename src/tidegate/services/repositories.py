@@ -19,7 +19,7 @@ from typing import Any
 
 from tidegate.auth.permissions import PermissionEvaluator
 from tidegate.auth.principals import Action
-from tidegate.config import MAX_SIZE, parse_size, upstream_url_problem, virtual_cycle
+from tidegate.config import MAX_TTL, parse_size, upstream_url_problem, virtual_cycle
 from tidegate.db import Database
 from tidegate.db import remote as remote_q
 from tidegate.db import repositories as repo_q
@@ -52,7 +52,6 @@ KIND_FIELDS: dict[str, tuple[str, ...]] = {
 }
 _BOOLS = {"allow_push", "immutable_tags", "protected", "allow_sparse", "library_prefix", "offline"}
 _COUNTS = {"quota", "tag_ttl", "negative_ttl"}
-MAX_TTL = 10 * 365 * 86400  # tag_ttl, negative_ttl: at most 10 years of seconds
 _SECONDS = {"upstream_timeout"}
 _STRINGS = {"upstream", "upstream_username", "upstream_password", "default_deploy"}
 SECRET = "upstream_password"
@@ -129,8 +128,6 @@ def _check_values(key: str, kind: str, values: Mapping[str, Any]) -> None:
             raise InvalidRequest(f"{name} must be true or false")
         if name in _COUNTS and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise InvalidRequest(f"{name} must be a whole number, 0 or more")
-        if name == "quota" and value > MAX_SIZE:
-            raise InvalidRequest(f"quota: at most 1 EiB ({MAX_SIZE} bytes)")
         if name in ("tag_ttl", "negative_ttl") and value > MAX_TTL:
             raise InvalidRequest(f"{name}: at most {MAX_TTL} seconds (10 years)")
         if name in _SECONDS and (
