@@ -8,7 +8,6 @@ signed-in user. What is computed from the answers lives in ``browse_data``."""
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 from urllib.parse import quote
 
@@ -32,7 +31,7 @@ from tidegate.http.ui.browse_data import (
     stage_repositories,
 )
 from tidegate.http.ui.client import ApiError
-from tidegate.http.ui.pages import Ui, UiConfig, action, page, redirect
+from tidegate.http.ui.pages import Ui, UiConfig, action, page, redirect, whole_number
 from tidegate.oci.digest import is_digest
 from tidegate.oci.names import REPOSITORY_KEY_MAX, REPOSITORY_KEY_RE
 
@@ -49,15 +48,18 @@ def checked_key(key: str) -> str:
 
 
 MAX_PAGE = 100_000
-PAGE_RE = re.compile(r"[0-9]{1,6}")  # ASCII digits only, and short: int() of 5000 digits raises
 
 
 def page_number(ui: Ui) -> int:
-    """``?page=`` as 1..``MAX_PAGE``, or a 400 page (never an int() of unbounded text)."""
+    """``?page=`` as 1..``MAX_PAGE``, or a 400 page."""
     raw = ui.query("page", "1").strip() or "1"
-    if not PAGE_RE.fullmatch(raw) or not 0 < int(raw) <= MAX_PAGE:
+    try:
+        number = whole_number(raw, "page", maximum=MAX_PAGE)
+    except ApiError:
+        number = 0
+    if number < 1:
         raise bad_request(f"page {raw[:20]!r} is not a page number (1 to {MAX_PAGE})")
-    return int(raw)
+    return number
 
 
 def image_url(key: str, image: str, ref: str | None = None) -> str:
