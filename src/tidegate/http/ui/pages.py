@@ -147,6 +147,25 @@ def number_param(ui: Ui, name: str, what: str) -> int:
     return whole_number(str(ui.request.path_params[name]), what, maximum=10**MAX_DIGITS - 1)
 
 
+FORM_ERRORS = (400, 409, 422)  # a refused form comes back with the message and what was typed
+
+
+def seg(value: str) -> str:
+    """One path segment of an API or UI URL."""
+    return quote(value, safe="")
+
+
+def param(ui: Ui, name: str) -> str:
+    return str(ui.request.path_params[name])
+
+
+def refusal(exc: ApiError, also: tuple[int, ...] = ()) -> str:
+    """The message of a refusal the form is shown again for; other errors go on up."""
+    if exc.status not in FORM_ERRORS + also:
+        raise exc
+    return exc.message
+
+
 Handler = Callable[[Ui], Awaitable[Response]]
 
 SECURITY_HEADERS = {

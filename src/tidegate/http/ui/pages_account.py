@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute
 from tidegate.auth import access_tokens
 from tidegate.http.ui import session
 from tidegate.http.ui.client import ApiError
-from tidegate.http.ui.pages import Ui, UiConfig, redirect, route_makers
+from tidegate.http.ui.pages import Ui, UiConfig, redirect, refusal, route_makers
 
 TOKEN_ID = re.compile(r"[a-z0-9]{12}")
 
@@ -41,9 +41,7 @@ async def change_password(ui: Ui) -> Response:
     try:
         await ui.api.put("/me/password", body)
     except ApiError as exc:
-        if exc.status in (400, 403, 422, 429):
-            return await account(ui, exc.message, exc.status)
-        raise
+        return await account(ui, refusal(exc, also=(403, 429)), exc.status)
     # the session token ended with the old password: sign in again with the new one
     response = RedirectResponse("/ui/login?m=password-changed", status_code=303)
     session.clear_cookie(ui.request, response, session.COOKIE)

@@ -5,33 +5,23 @@ A new token is shown once, on the page that answers the form post, and never aga
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from tidegate.http.ui.client import ApiError
 from tidegate.http.ui.formtext import items
-from tidegate.http.ui.pages import MAX_DIGITS, Ui, UiConfig, redirect, route_makers, whole_number
-
-FORM_ERRORS = (400, 409, 422)  # a refused form comes back with the message and what was typed
-
-
-def seg(value: str) -> str:
-    """One path segment of an API or UI URL."""
-    return quote(value, safe="")
-
-
-def param(ui: Ui, name: str) -> str:
-    return str(ui.request.path_params[name])
-
-
-def refusal(exc: ApiError, also: tuple[int, ...] = ()) -> str:
-    """The message of a refusal the form is shown again for; other errors go on up."""
-    if exc.status not in FORM_ERRORS + also:
-        raise exc
-    return exc.message
-
+from tidegate.http.ui.pages import (
+    MAX_DIGITS,
+    Ui,
+    UiConfig,
+    param,
+    redirect,
+    refusal,
+    route_makers,
+    seg,
+    whole_number,
+)
 
 # --- overview ---------------------------------------------------------------------------------
 

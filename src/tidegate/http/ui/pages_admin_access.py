@@ -11,8 +11,7 @@ from starlette.routing import BaseRoute
 
 from tidegate.http.ui.client import ApiError
 from tidegate.http.ui.formtext import FormError, grants_text, items, lines, parse_grants
-from tidegate.http.ui.pages import Ui, UiConfig, redirect, route_makers
-from tidegate.http.ui.pages_admin import param, seg
+from tidegate.http.ui.pages import Ui, UiConfig, param, redirect, refusal, route_makers, seg
 
 ACTIONS = ("read", "annotate", "deploy", "overwrite", "delete", "promote", "manage")
 EMPTY_FORM = {"name": "", "repositories": "", "include": "**", "exclude": "", "grants": ""}
@@ -85,9 +84,7 @@ async def save(ui: Ui, editing: bool) -> Response:
     except FormError as exc:
         return show_form(ui, form, editing=editing, error=str(exc), status=400)
     except ApiError as exc:
-        if exc.status not in (400, 409, 422):
-            raise
-        return show_form(ui, form, editing=editing, error=exc.message, status=exc.status)
+        return show_form(ui, form, editing=editing, error=refusal(exc), status=exc.status)
     said = "saved" if editing else "created"
     return redirect(
         ui, f"/ui/admin/permissions/{seg(saved['name'])}", f"target {saved['name']} {said}"

@@ -14,11 +14,19 @@ from starlette.routing import BaseRoute
 
 from tidegate.http.ui.client import ApiError
 from tidegate.http.ui.formtext import FormError, document_text, items, lines, parse_document
-from tidegate.http.ui.pages import MAX_DIGITS, Ui, UiConfig, redirect, route_makers, whole_number
-from tidegate.http.ui.pages_admin import param, seg
+from tidegate.http.ui.pages import (
+    MAX_DIGITS,
+    Ui,
+    UiConfig,
+    param,
+    redirect,
+    refusal,
+    route_makers,
+    seg,
+    whole_number,
+)
 
 KINDS = ("local", "remote", "virtual")
-FORM_ERRORS = (400, 409, 422)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,9 +155,8 @@ async def create_repository(ui: Ui) -> Response:
     except FormError as exc:
         return new_form(ui, kind, values, str(exc), 400)
     except ApiError as exc:
-        if exc.status not in FORM_ERRORS:
-            raise
-        return new_form(ui, kind, values, exc.message, exc.status)
+        message = refusal(exc)
+        return new_form(ui, kind, values, message, exc.status)
     key = created["key"]
     return redirect(ui, f"/ui/admin/repositories/{seg(key)}", f"repository {key} created")
 
@@ -203,9 +210,8 @@ async def update_settings(ui: Ui) -> Response:
     except FormError as exc:
         return await show_repository(ui, key, {"settings": str(exc)})
     except ApiError as exc:
-        if exc.status not in FORM_ERRORS:
-            raise
-        return await show_repository(ui, key, {"settings": exc.message})
+        message = refusal(exc)
+        return await show_repository(ui, key, {"settings": message})
     return redirect(ui, f"/ui/admin/repositories/{seg(key)}", f"settings of {key} saved")
 
 
@@ -215,10 +221,9 @@ async def update_gate(ui: Ui) -> Response:
     try:
         await ui.api.put(f"/repositories/{seg(key)}/gate", body)
     except ApiError as exc:
-        if exc.status not in FORM_ERRORS:
-            raise
+        message = refusal(exc)
         typed = {"from": ui.field("from"), "require": ui.field("require")}
-        return await show_repository(ui, key, {"gate": exc.message}, typed)
+        return await show_repository(ui, key, {"gate": message}, typed)
     return redirect(ui, f"/ui/admin/repositories/{seg(key)}", f"gate of {key} saved")
 
 
@@ -233,9 +238,8 @@ async def update_retention(ui: Ui) -> Response:
     except FormError as exc:
         return await show_repository(ui, key, {"retention": str(exc)}, {"retention": text})
     except ApiError as exc:
-        if exc.status not in FORM_ERRORS:
-            raise
-        return await show_repository(ui, key, {"retention": exc.message}, {"retention": text})
+        message = refusal(exc)
+        return await show_repository(ui, key, {"retention": message}, {"retention": text})
     return redirect(ui, f"/ui/admin/repositories/{seg(key)}", f"retention policy of {key} saved")
 
 

@@ -11,10 +11,8 @@ from starlette.routing import BaseRoute
 
 from tidegate.http.ui.client import ApiError
 from tidegate.http.ui.formtext import items
-from tidegate.http.ui.pages import Ui, UiConfig, number_param, redirect, route_makers
+from tidegate.http.ui.pages import Ui, UiConfig, number_param, redirect, refusal, route_makers
 from tidegate.services.events import EVENT_TYPES
-
-FORM_ERRORS = (400, 409, 422)
 
 
 def show_list(
@@ -46,11 +44,10 @@ async def create_webhook(ui: Ui) -> Response:
     try:
         created = await ui.api.post("/webhooks", body)
     except ApiError as exc:
-        if exc.status not in FORM_ERRORS:
-            raise
+        message = refusal(exc)
         typed = {k: v for k, v in body.items() if k != "secret"}  # never echoed back
         typed["repositories"] = ui.field("repositories")
-        return show_list(ui, await ui.api.get("/webhooks"), typed, exc.message)
+        return show_list(ui, await ui.api.get("/webhooks"), typed, message)
     return redirect(ui, f"/ui/admin/webhooks/{created['id']}", f"webhook {created['id']} created")
 
 

@@ -21,14 +21,15 @@ from tidegate.http.ui.pages import (
     action,
     number_param,
     page,
+    param,
     redirect,
+    refusal,
+    seg,
 )
-from tidegate.http.ui.pages_admin import param, seg
 
 AUDIT_FILTERS = ("actor", "repo", "action", "outcome", "since", "until")
 PAGE = 100
 MAX_LIMIT = 10_000
-FORM_ERRORS = (400, 409, 422)
 
 # --- audit ------------------------------------------------------------------------------------
 
@@ -52,9 +53,8 @@ async def audit(ui: Ui) -> Response:
     try:
         events = await ui.api.get("/audit", limit=limit, **filters)
     except ApiError as exc:
-        if exc.status not in FORM_ERRORS:
-            raise
-        events, error = [], exc.message
+        message = refusal(exc)
+        events, error = [], message
     more = None
     if len(events) >= limit and limit < MAX_LIMIT:
         more = "/ui/audit?" + urlencode({**filters, "limit": min(limit + PAGE, MAX_LIMIT)})
@@ -127,9 +127,8 @@ async def create_plan(ui: Ui) -> Response:
     except FormError as exc:
         return await cleanup_page(ui, typed, str(exc))
     except ApiError as exc:
-        if exc.status not in (*FORM_ERRORS, 403, 404):
-            raise
-        return await cleanup_page(ui, typed, exc.message)
+        message = refusal(exc, also=(403, 404))
+        return await cleanup_page(ui, typed, message)
     return redirect(
         ui, f"/ui/cleanup/plans/{seg(plan['id'])}", f"plan made: {plan['count']} item(s) to delete"
     )
